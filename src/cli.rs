@@ -1,0 +1,60 @@
+//! Command-line definitions (clap only: no I/O, no defaults resolved here beyond clap's own).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+use crate::env_vars;
+
+/// Validator and miner toolkit for Affine, the incentivised RL subnet on Bittensor.
+#[derive(Debug, Parser)]
+#[command(name = "af", version, arg_required_else_help = true, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More logs on stderr: -v info, -vv debug, -vvv trace (`RUST_LOG`, when set, wins)
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Log format on stderr
+    #[arg(long, value_enum, global = true, env = env_vars::AF_LOG_FORMAT, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compute the weights a validator would set, from a replay directory of result shards
+    Weights(WeightsArgs),
+}
+
+/// `af weights`.
+#[derive(Debug, Args)]
+pub struct WeightsArgs {
+    /// Replay directory: metagraph.json plus results/*.json shards (see README)
+    #[arg(long, value_name = "DIR", required = true, env = env_vars::AF_REPLAY_DIR)]
+    pub replay: Option<PathBuf>,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Threads used to parse shards (default: all cores)
+    #[arg(long, value_name = "N", env = env_vars::AF_PARSE_THREADS)]
+    pub parse_threads: Option<usize>,
+}

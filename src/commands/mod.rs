@@ -1,0 +1,19 @@
+//! One module per subcommand: each resolves its settings and wires the library modules.
+
+pub mod weights;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Command;
+use crate::error::ExitStatus;
+use crate::output::Printer;
+
+/// Runs `command` until it finishes or `token` is cancelled.
+///
+/// # Errors
+/// Whatever the command fails with, with context saying what it was doing.
+pub async fn dispatch(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
+    match command {
+        Command::Weights(args) => weights::run(&args, printer, token).await,
+    }
+}

@@ -1,0 +1,130 @@
+//! An offline scoring pass over a replay directory: the exact computation a validator runs at
+//! a tempo boundary, from files instead of the chain and R2.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::scoring::{Aggregator, IngestCounters, ScoreReport, ScoringPolicy, score_window};
+use crate::store::dataset::{LoadStats, fold_shards};
+use crate::store::replay::{MetagraphSnapshot, list_shards};
+use crate::summary::Summary;
+
+/// What was read and what it scored to.
+#[derive(Debug, Clone)]
+pub struct ReplayOutcome {
+    /// The metagraph snapshot.
+    pub snapshot: MetagraphSnapshot,
+    /// The scoring outcome.
+    pub report: ScoreReport,
+    /// How the input looked.
+    pub input: InputStats,
+}
+
+/// How the replay input looked, for the summary line and `--json`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InputStats {
+    /// Shard files in the scored windows.
+    pub shards_in_window: usize,
+    /// Shard files outside the scored windows (ignored).
+    pub shards_outside_window: usize,
+    /// Files in `results/` that are not shards (ignored).
+    pub unrecognised_files: usize,
+    /// Shards read, records parsed and skipped.
+    #[serde(flatten)]
+    pub load: LoadStats,
+    /// What the scorer did with the records.
+    pub ingest: IngestCounters,
+}
+
+impl InputStats {
+    /// Shards and records that were skipped because they were malformed.
+    #[must_use]
+    pub fn malformed(&self) -> u64 {
+        self.load.shards_skipped as u64 + self.load.invalid_records
+    }
+}
+
+/// Scores the replay directory `dir`; `progress` is given `(total_bytes, bytes_done)` updates.
+///
+/// # Errors
+/// A missing or malformed `metagraph.json`, or an unlistable `results/` folder. Malformed
+/// shards and records are skipped and counted, never fatal.
+pub fn replay_dir(
+    dir: &Path,
+    policy: &ScoringPolicy,
+    threads: usize,
+    mut on_total: impl FnMut(u64),
+    on_progress: impl FnMut(u64),
+) -> Result<ReplayOutcome, crate::store::Error> {
+    let snapshot = MetagraphSnapshot::load(dir)?;
+    let listing = list_shards(dir, snapshot.block, snapshot.tail)?;
+    on_total(listing.in_window.iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum());
+    tracing::info!(
+        block = snapshot.block,
+        tail = snapshot.tail,
+        shards = listing.in_window.len(),
+        ignored = listing.outside_window,
+        "replaying result shards"
+    );
+    let mut aggregator = Aggregator::new(policy, &snapshot.hotkeys);
+    let load = fold_shards(&listing.in_window, threads, on_progress, |record| aggregator.push(record));
+    if load.invalid_records > 0 {
+        tracing::warn!(count = load.invalid_records, "skipped malformed records (not result objects, or fields of the wrong type)");
+    }
+    let table = aggregator.finish();
+    tracing::debug!(counters = ?table.counters, "records aggregated");
+    let mut report = score_window(&table, &snapshot.chain_view(), policy);
+    if load.records == 0 && report.note.is_none() {
+        report.note = Some("No results collected; defaulting to uid 0".to_owned());
+        report.weights = crate::scoring::WeightAssignment::all_to_base();
+    }
+    let input = InputStats {
+        shards_in_window: listing.in_window.len(),
+        shards_outside_window: listing.outside_window,
+        unrecognised_files: listing.unrecognised,
+        load,
+        ingest: table.counters,
+    };
+    Ok(ReplayOutcome { snapshot, report, input })
+}
+
+/// The `af weights --json` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightsDocument {
+    /// The scored block.
+    pub block: u64,
+    /// Subnet id, when the snapshot has it.
+    pub netuid: Option<u16>,
+    /// Blocks of history scored.
+    pub tail: u64,
+    /// Uids of the weight vector (parallel to `weights`).
+    pub uids: Vec<u32>,
+    /// The weight vector that would be set on chain.
+    pub weights: Vec<f64>,
+    /// Hotkeys of eligible miners, by uid.
+    pub eligible: Vec<String>,
+    /// The summary (per-hotkey miners, env winners, stats, rows).
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// How the input looked.
+    pub input: InputStats,
+}
+
+impl WeightsDocument {
+    /// Builds the document for an outcome.
+    #[must_use]
+    pub fn new(outcome: &ReplayOutcome) -> Self {
+        let hotkeys = &outcome.snapshot.hotkeys;
+        Self {
+            block: outcome.snapshot.block,
+            netuid: outcome.snapshot.netuid,
+            tail: outcome.snapshot.tail,
+            uids: outcome.report.weights.vector.iter().map(|(uid, _)| *uid).collect(),
+            weights: outcome.report.weights.vector.iter().map(|(_, weight)| *weight).collect(),
+            eligible: outcome.report.eligible_uids().into_iter().filter_map(|uid| hotkeys.get(uid as usize).cloned()).collect(),
+            summary: Summary::build(&outcome.report, hotkeys),
+            input: outcome.input,
+        }
+    }
+}

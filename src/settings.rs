@@ -1,0 +1,93 @@
+//! The one place that resolves configuration: flags > environment > `.env` > defaults.
+//!
+//! clap reads flags and environment variables (each flag names its variable); `.env` in the
+//! working directory is loaded into the environment first without overriding anything already
+//! set, so it ranks below the real environment. The `*Settings` types are the validated result
+//! the rest of the program uses.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use crate::cli::{GlobalArgs, LogFormat, WeightsArgs};
+use crate::env_vars;
+
+/// A configuration problem the user must fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Loads `.env` from the working directory unless `AF_NO_DOTENV` is set; existing variables win.
+///
+/// Returns the problem with a `.env` that exists but cannot be read, for the caller to log once
+/// logging is up (a missing `.env` is the normal case and returns `None`).
+#[must_use]
+pub fn load_dotenv() -> Option<dotenvy::Error> {
+    if std::env::var_os(env_vars::AF_NO_DOTENV).is_some() {
+        return None;
+    }
+    dotenvy::dotenv().err().filter(|error| !error.not_found())
+}
+
+/// Logging configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// Number of `-v` flags.
+    pub verbosity: u8,
+    /// Text or JSON.
+    pub format: LogFormat,
+    /// `RUST_LOG`, which wins over `verbosity` when set.
+    pub rust_log: Option<String>,
+}
+
+impl LogSettings {
+    /// Resolves the global flags.
+    #[must_use]
+    pub fn resolve(global: &GlobalArgs) -> Self {
+        Self {
+            verbosity: global.verbose,
+            format: global.log_format,
+            rust_log: std::env::var(env_vars::RUST_LOG).ok().filter(|v| !v.trim().is_empty()),
+        }
+    }
+}
+
+/// `af weights` after validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsSettings {
+    /// The replay directory.
+    pub replay_dir: PathBuf,
+    /// Print JSON instead of a table.
+    pub json: bool,
+    /// Threads that parse shards.
+    pub parse_threads: NonZeroUsize,
+}
+
+impl WeightsSettings {
+    /// Validates `af weights` arguments.
+    ///
+    /// # Errors
+    /// A missing replay directory flag or a thread count of zero.
+    pub fn resolve(args: &WeightsArgs) -> Result<Self, ConfigError> {
+        let replay_dir = args.replay.clone().ok_or_else(|| ConfigError("--replay DIR is required".to_owned()))?;
+        let parse_threads = match args.parse_threads {
+            Some(count) => NonZeroUsize::new(count).ok_or_else(|| ConfigError("--parse-threads must be at least 1".to_owned()))?,
+            None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+        };
+        Ok(Self { replay_dir, json: args.json, parse_threads })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_settings_reject_zero_threads_and_default_to_cores() {
+        let args = WeightsArgs { replay: Some("d".into()), json: true, parse_threads: Some(0) };
+        assert!(WeightsSettings::resolve(&args).is_err());
+        let args = WeightsArgs { replay: Some("d".into()), json: false, parse_threads: None };
+        let settings = WeightsSettings::resolve(&args).expect("valid");
+        assert!(settings.parse_threads.get() >= 1);
+        assert_eq!(settings.replay_dir, PathBuf::from("d"));
+    }
+}

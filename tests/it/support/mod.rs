@@ -1,0 +1,27 @@
+//! Shared helpers for the integration tests.
+
+use std::path::{Path, PathBuf};
+
+/// `../shared` beside the repository (the steering folder CI places next to the clone).
+pub fn shared_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared")
+}
+
+/// Unpacks `golden/scorer/NAME.tar.gz` into a fresh temporary directory and returns the
+/// directory together with the path of the unpacked case.
+pub fn unpack_scorer_case(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let archive = shared_dir().join("golden").join("scorer").join(format!("{name}.tar.gz"));
+    let file = std::fs::File::open(&archive).unwrap_or_else(|e| panic!("open {}: {e}", archive.display()));
+    let temp = tempfile::tempdir().expect("tempdir");
+    tar::Archive::new(flate2::read::GzDecoder::new(file)).unpack(temp.path()).expect("unpack golden case");
+    let case = temp.path().join(name);
+    assert!(case.join("metagraph.json").is_file(), "{name} has no metagraph.json");
+    (temp, case)
+}
+
+/// The built `af` binary.
+pub fn af() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_af"));
+    command.env_clear().env("AF_NO_DOTENV", "1").env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+}
