@@ -23,7 +23,7 @@ fn main() -> ExitCode {
     ExitCode::from(u8::try_from(status.code()).unwrap_or(1))
 }
 
-fn run(cli: Cli, log: &LogSettings, dotenv_problem: Option<dotenvy::Error>) -> anyhow::Result<ExitStatus> {
+fn run(cli: Cli, log: &LogSettings, dotenv_problem: Option<String>) -> anyhow::Result<ExitStatus> {
     affine::telemetry::init(log)?;
     if let Some(error) = dotenv_problem {
         tracing::warn!(%error, "ignoring unreadable .env");

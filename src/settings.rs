@@ -21,11 +21,11 @@ pub struct ConfigError(pub String);
 /// Returns the problem with a `.env` that exists but cannot be read, for the caller to log once
 /// logging is up (a missing `.env` is the normal case and returns `None`).
 #[must_use]
-pub fn load_dotenv() -> Option<dotenvy::Error> {
+pub fn load_dotenv() -> Option<String> {
     if std::env::var_os(env_vars::AF_NO_DOTENV).is_some() {
         return None;
     }
-    dotenvy::dotenv().err().filter(|error| !error.not_found())
+    dotenvy::dotenv().err().filter(|error| !error.not_found()).map(|error| error.to_string())
 }
 
 /// Logging configuration.

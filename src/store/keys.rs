@@ -7,6 +7,12 @@ pub const WINDOW_BLOCKS: u64 = 20;
 pub const RESULTS_PREFIX: &str = "affine/results/";
 
 /// The window a block belongs to: `block // 20 * 20`.
+///
+/// ```
+/// use affine::store::keys::{shard_key, window_of};
+/// assert_eq!(window_of(7_002_219), 7_002_200);
+/// assert_eq!(shard_key(window_of(7_002_219), "5F..."), "affine/results/007002200-5F....json");
+/// ```
 #[must_use]
 pub const fn window_of(block: u64) -> u64 {
     block / WINDOW_BLOCKS * WINDOW_BLOCKS
