@@ -571,3 +571,85 @@ mod tests {
         assert_eq!(again, original);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_filter("JSON has no NaN or infinity", |f| f.is_finite()).prop_map(|f| json!(f)),
+            ".{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec(
+                    (
+                        prop_oneof![
+                            "miner",
+                            "env",
+                            "score",
+                            "task_id",
+                            "extra",
+                            "request",
+                            "hotkey",
+                            "model",
+                            "revision",
+                            "block",
+                            "timestamp",
+                            ".{0,6}"
+                        ],
+                        inner
+                    ),
+                    0..6
+                )
+                .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parse_shard_never_panics_on_random_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            let mut out = Vec::new();
+            let _ = parse_shard(&bytes, &mut out);
+        }
+
+        #[test]
+        fn parse_shard_never_panics_on_random_json(value in any_json()) {
+            let text = serde_json::to_vec(&value).expect("serialisable");
+            let mut out = Vec::new();
+            let parsed = parse_shard(&text, &mut out);
+            if let Value::Array(items) = &value {
+                prop_assert!(parsed.is_ok());
+                prop_assert_eq!(out.len(), items.len());
+            } else {
+                prop_assert!(parsed.is_err());
+            }
+        }
+
+        #[test]
+        fn parse_shard_reads_records_whatever_the_field_types(
+            miner in any_json(), env in any_json(), score in any_json(), task in any_json(), extra in any_json()
+        ) {
+            let record = json!([{"miner": miner, "env": env, "score": score, "task_id": task, "extra": extra}]);
+            let mut out = Vec::new();
+            let bytes = serde_json::to_vec(&record).expect("serialisable");
+            prop_assert!(parse_shard(&bytes, &mut out).is_ok());
+            prop_assert_eq!(out.len(), 1);
+            if let RecordShape::Valid(compact) = &out[0] {
+                prop_assert_eq!(Some(compact.env.as_ref()), record[0]["env"].as_str());
+            }
+        }
+    }
+}

@@ -319,3 +319,105 @@ mod tests {
         assert!(report.miners.iter().all(|m| m.in_pool), "queryable active miners still compete for display");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A random window of eligible-looking miners with distinct blocks and skills.
+    fn miners() -> impl Strategy<Value = Vec<([f64; ENV_COUNT], i64)>> {
+        prop::collection::vec((prop::array::uniform8(0.05_f64..0.95), 1_i64..1_000_000), 2..10)
+    }
+
+    fn table_of(miners: &[([f64; ENV_COUNT], i64)]) -> SampleTable {
+        let count = 500_u32;
+        let stats = miners
+            .iter()
+            .enumerate()
+            .map(|(uid, (skill, block))| MinerStats {
+                uid: u32::try_from(uid).expect("small"),
+                active_rank: Some(u32::try_from(uid).expect("small")),
+                identity: None,
+                first_block: Some(*block),
+                counts: [count; ENV_COUNT],
+                sums: skill.map(|s| s * f64::from(count)),
+            })
+            .collect();
+        SampleTable { miners: stats, counters: IngestCounters::default() }
+    }
+
+    fn view(size: usize) -> ChainView {
+        ChainView {
+            hotkeys: (0..size).map(|i| format!("hk{i}")).collect(),
+            queryable: vec![true; size],
+            first_commit_block: vec![None; size],
+            burn: 0.0,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn summary_weights_sum_to_one(miners in miners()) {
+            let report = score_window(&table_of(&miners), &view(miners.len()), &ScoringPolicy::reference());
+            let total: f64 = report.weights.by_uid.values().sum();
+            prop_assert!((total - 1.0).abs() < 1e-9, "sum {}", total);
+            prop_assert!(report.weights.vector.iter().all(|(_, w)| (0.0..=1.0).contains(w)));
+        }
+
+        #[test]
+        fn relabelling_miners_keeps_their_points(miners in miners(), rotate in 0_usize..10) {
+            // uid 0 is special (base), so keep it and rotate the others.
+            let policy = ScoringPolicy::reference();
+            let before = score_window(&table_of(&miners), &view(miners.len()), &policy);
+            let mut rotated = miners.clone();
+            let len = rotated.len() - 1;
+            rotated[1..].rotate_left(rotate % len);
+            let after = score_window(&table_of(&rotated), &view(rotated.len()), &policy);
+            for (new_uid, miner) in rotated.iter().enumerate() {
+                let old_uid = miners.iter().position(|m| m == miner).expect("same miners");
+                let points = |report: &ScoreReport, uid: usize| report.miners.iter().find(|m| m.uid as usize == uid).map(|m| m.points);
+                let (old, new) = (points(&before, old_uid), points(&after, new_uid));
+                prop_assert!(old.zip(new).is_some_and(|(a, b)| (a - b).abs() < 1e-9), "{:?} vs {:?}", old, new);
+            }
+        }
+
+        #[test]
+        fn a_later_copy_never_outweighs_its_original(miners in miners(), original in 0_usize..10) {
+            let policy = ScoringPolicy::reference();
+            let mut with_copy = miners.clone();
+            let source = with_copy[original % miners.len()];
+            with_copy.push((source.0, source.1 + 1));
+            let report = score_window(&table_of(&with_copy), &view(with_copy.len()), &policy);
+            let copy_uid = with_copy.len() - 1;
+            let copy = report.miners.iter().find(|m| m.uid as usize == copy_uid).expect("copy scored");
+            prop_assert!(copy.points.abs() < 1e-12, "copy got {} points", copy.points);
+            let weight_of = |uid: usize| report.weights.by_uid.get(&u32::try_from(uid).expect("small")).copied().unwrap_or(0.0);
+            let original_uid = original % miners.len();
+            prop_assert!(weight_of(copy_uid) <= weight_of(original_uid) || original_uid == 0);
+        }
+
+        #[test]
+        fn challenge_is_antisymmetric_and_irreflexive(a in prop::array::uniform2(0.0_f64..1.0), b in prop::array::uniform2(0.0_f64..1.0), blocks in (0_i64..3, 0_i64..3)) {
+            let contender = |bounds: [f64; 2], block: i64| pareto::Contender {
+                counts: [500; ENV_COUNT],
+                sums: [250.0; ENV_COUNT],
+                intervals: [(bounds[0].min(bounds[1]), bounds[0].max(bounds[1])); ENV_COUNT],
+                first_block: Some(block),
+            };
+            let (first, second) = (contender(a, blocks.0), contender(b, blocks.1));
+            let forward = pareto::challenge(&first, &second, 0, 0);
+            let backward = pareto::challenge(&second, &first, 0, 0);
+            let flipped = match backward {
+                pareto::Verdict::First => pareto::Verdict::Second,
+                pareto::Verdict::Second => pareto::Verdict::First,
+                pareto::Verdict::Tie => pareto::Verdict::Tie,
+            };
+            prop_assert_eq!(forward, flipped);
+            prop_assert_eq!(pareto::challenge(&first, &first, 0, 0), pareto::Verdict::Tie);
+        }
+    }
+}
