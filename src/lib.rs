@@ -16,6 +16,9 @@
 //! - [`scoring`]: pure scoring (aggregation, Beta intervals, Pareto dominance, weights); no I/O.
 //! - [`summary`]: the validator summary table and its JSON document.
 //! - [`replay`]: an offline scoring pass over a replay directory.
+//! - [`secret`]: a redacting wrapper for tokens and API keys.
+//! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
+//! - [`inference`]: the Chutes management API client and its errors.
 //! - [`commands`]: one module per subcommand, wiring settings to the modules above.
 //!
 //! Data flows one way: store -> scoring -> summary/output.
@@ -25,10 +28,13 @@ pub mod commands;
 pub mod env_vars;
 pub mod envs;
 pub mod error;
+pub mod hub;
+pub mod inference;
 pub mod model;
 pub mod output;
 pub mod replay;
 pub mod scoring;
+pub mod secret;
 pub mod settings;
 pub mod shutdown;
 pub mod store;

@@ -1,0 +1,10 @@
+//! Inference providers: the Chutes management API client (chute lookup, listing, deploys, the
+//! per-chute OpenAI-compatible URL) and its error taxonomy.
+//!
+//! Request signing with the miner's hotkey is a pluggable hook ([`chutes::SignMessage`]); the
+//! key itself lives with the chain code.
+
+pub mod chutes;
+mod error;
+
+pub use error::{Detail, Error};
