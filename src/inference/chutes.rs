@@ -126,10 +126,10 @@ impl Chute {
     pub fn from_value(value: serde_json::Value) -> Result<Self, String> {
         let serde_json::Value::Object(mut fields) = value else { return Err("a chute is not a JSON object".to_owned()) };
         for key in ["readme", "cords", "tagline", "instances"] {
-            fields.remove(key);
+            fields.shift_remove(key);
         }
         if let Some(serde_json::Value::Object(image)) = fields.get_mut("image") {
-            image.remove("readme");
+            image.shift_remove("readme");
         }
         let text = |key: &str| fields.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
         let chute_id = text("chute_id").ok_or("chute without chute_id")?;
