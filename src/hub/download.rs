@@ -267,9 +267,7 @@ impl Job<'_> {
                 self.account(counted, 0);
             }
             outcome.resumed |= resumes;
-            let received = self.stream_to_part(response, paths, offset, &mut hasher, counted).await?;
-            outcome.received += received;
-            offset += received;
+            offset += self.stream_to_part(response, paths, offset, &mut hasher, counted, outcome).await?;
         }
 
         if let Some(size) = expected
@@ -307,6 +305,7 @@ impl Job<'_> {
         offset: u64,
         hasher: &mut Sha256,
         counted: &mut u64,
+        outcome: &mut FileOutcome,
     ) -> Result<u64, Error> {
         if let Some(parent) = paths.part.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(|source| Error::Io { path: parent.to_path_buf(), source })?;
@@ -339,6 +338,7 @@ impl Job<'_> {
                     }
                     hasher.update(&bytes);
                     received += bytes.len() as u64;
+                    outcome.received += bytes.len() as u64;
                     *counted += bytes.len() as u64;
                     self.progress.inc(bytes.len() as u64);
                 }
