@@ -149,7 +149,8 @@ impl HubClient {
             bytes_downloaded: 0,
             bytes_total,
         };
-        let mut results = futures_util::stream::iter(info.siblings.iter().map(|sibling| job.fetch(sibling))).buffer_unordered(options.concurrency.get());
+        let mut results =
+            futures_util::stream::iter(info.siblings.iter().map(|sibling| job.fetch(sibling))).buffer_unordered(options.concurrency.get());
         while let Some(outcome) = results.next().await {
             // The first failure ends the snapshot; the other files' partial data stays for a rerun.
             let outcome = outcome?;
@@ -388,7 +389,11 @@ fn relative_path(repo: &str, rfilename: &str) -> Result<PathBuf, Error> {
 
 /// A repository path for a resolve URL: each segment escaped, the slashes kept.
 fn encode_path(rfilename: &str) -> String {
-    rfilename.split('/').map(|segment| percent_encoding::utf8_percent_encode(segment, super::SEGMENT).to_string()).collect::<Vec<_>>().join("/")
+    rfilename
+        .split('/')
+        .map(|segment| percent_encoding::utf8_percent_encode(segment, super::SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// sha256 state over the first `len` bytes of `path` (fewer if the file is shorter), off the

@@ -179,9 +179,6 @@ mod tests {
         assert!(busy.is_transient() && !busy.is_user_input());
         let missing = Error::RevisionNotFound { repo: "a/b".into(), revision: "r".into() };
         assert!(missing.is_user_input() && !missing.needs_token());
-        assert_eq!(
-            Error::Status { url: "u".into(), status: 500, message: Some("boom".into()) }.to_string(),
-            "u answered HTTP 500: boom"
-        );
+        assert_eq!(Error::Status { url: "u".into(), status: 500, message: Some("boom".into()) }.to_string(), "u answered HTTP 500: boom");
     }
 }

@@ -366,8 +366,7 @@ impl ChutesClient {
 }
 
 /// Characters escaped in one path segment.
-const PATH_SEGMENT: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// The chute id the server assigns to a new chute: `uuid5(NAMESPACE_OID,
 /// "{username}::chute::{name}")`, so a deploy can be confirmed with one `GET /chutes/{id}`.

@@ -114,7 +114,11 @@ async fn hub_snapshot_interrupted_halfway_resumes_with_a_range_and_verifies() {
         assert_eq!((report.downloaded, report.resumed), (4, 1));
         assert_eq!(report.bytes_downloaded, report.bytes_total, "the resumed request fetched only the rest");
         assert_files_equal(dest.path(), &repo);
-        let cdn: Vec<_> = server.requests().into_iter().filter(|r| r.host == "cdn" && r.uri.ends_with(&hex::encode(Sha256::digest(&big.content)))).collect();
+        let cdn: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.host == "cdn" && r.uri.ends_with(&hex::encode(Sha256::digest(&big.content))))
+            .collect();
         assert_eq!(cdn.len(), 2, "{cdn:?}");
         assert_eq!(cdn[0].range, None);
         let start: usize = cdn[1].range.as_deref().and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok()).expect("range");

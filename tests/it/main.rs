@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod chutes;
 mod cli;
 mod golden;
 mod hub;

@@ -1,5 +1,6 @@
 //! Shared helpers for the integration tests.
 
+pub mod chutes_server;
 pub mod hub_server;
 
 use std::path::{Path, PathBuf};
