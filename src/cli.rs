@@ -43,6 +43,42 @@ pub enum LogFormat {
 pub enum Command {
     /// Compute the weights a validator would set, from a replay directory of result shards
     Weights(WeightsArgs),
+    /// Hugging Face Hub tools (download a model at a revision)
+    #[command(subcommand)]
+    Hub(HubCommand),
+}
+
+/// `af hub ...`.
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Download every file of a repository at a revision into a directory (resumable, verified)
+    Download(HubDownloadArgs),
+}
+
+/// `af hub download`.
+#[derive(Debug, Args)]
+pub struct HubDownloadArgs {
+    /// Repository id, owner/name
+    #[arg(long, value_name = "OWNER/NAME")]
+    pub repo: String,
+    /// Revision: a commit sha (recommended) or a branch
+    #[arg(long, value_name = "SHA")]
+    pub revision: String,
+    /// Destination directory (created if missing; partial downloads in it are resumed)
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
+    /// Hugging Face token for private or gated repositories
+    #[arg(long, value_name = "TOKEN", env = env_vars::HF_TOKEN, hide_env_values = true)]
+    pub hf_token: Option<String>,
+    /// Hugging Face Hub base URL
+    #[arg(long, value_name = "URL", env = env_vars::HF_ENDPOINT)]
+    pub hf_endpoint: Option<String>,
+    /// Files downloaded at once (default 8)
+    #[arg(long, value_name = "N", env = env_vars::AF_HUB_CONCURRENCY)]
+    pub concurrency: Option<usize>,
+    /// Print one JSON object instead of the summary line
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `af weights`.

@@ -11,5 +11,11 @@ pub const AF_REPLAY_DIR: &str = "AF_REPLAY_DIR";
 pub const AF_PARSE_THREADS: &str = "AF_PARSE_THREADS";
 /// Set to any value to skip loading `.env` from the working directory.
 pub const AF_NO_DOTENV: &str = "AF_NO_DOTENV";
+/// Hugging Face token, sent to the Hub host only (`--hf-token`).
+pub const HF_TOKEN: &str = "HF_TOKEN";
+/// Hugging Face Hub base URL (`--hf-endpoint`), as `huggingface_hub` names it.
+pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+/// Files downloaded at once by `af hub download` (`--concurrency`).
+pub const AF_HUB_CONCURRENCY: &str = "AF_HUB_CONCURRENCY";
 /// Standard tracing filter; overrides `-v` when set.
 pub const RUST_LOG: &str = "RUST_LOG";

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::settings::ConfigError;
-use crate::store;
+use crate::{hub, inference, store};
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,13 +41,57 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if let Some(store_error) = cause.downcast_ref::<store::Error>() {
             return if store_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }
+        if let Some(hub_error) = cause.downcast_ref::<hub::Error>() {
+            return match hub_error {
+                hub::Error::Cancelled => ExitStatus::Interrupted,
+                e if e.is_user_input() => ExitStatus::Usage,
+                _ => ExitStatus::Failure,
+            };
+        }
+        if let Some(chutes_error) = cause.downcast_ref::<inference::Error>() {
+            return if chutes_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
     }
     ExitStatus::Failure
 }
 
 /// A hint for errors whose fix is known.
 fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    error.chain().find_map(|cause| match cause.downcast_ref::<store::Error>()? {
+    error.chain().find_map(|cause| hub_hint(cause).or_else(|| chutes_hint(cause)).or_else(|| store_hint(cause)))
+}
+
+fn hub_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    match cause.downcast_ref::<hub::Error>()? {
+        hub::Error::Gated { .. } => {
+            Some("request access on the model page, then set HF_TOKEN (or pass --hf-token) to a token of that account")
+        }
+        hub::Error::AccessDenied { .. } => {
+            Some("the repository is private, gated or misspelled: set HF_TOKEN (or pass --hf-token) to a token that can read it")
+        }
+        hub::Error::RepoNotFound { .. } | hub::Error::RevisionNotFound { .. } => {
+            Some("check --repo (owner/name) and --revision (a commit sha or branch that exists in that repository)")
+        }
+        hub::Error::Integrity { .. } | hub::Error::SizeMismatch { .. } => {
+            Some("the damaged file was discarded; run the command again to fetch it afresh")
+        }
+        e if e.is_transient() => {
+            Some("the Hub or the network failed; run the command again, finished files are kept and partial ones resumed")
+        }
+        _ => None,
+    }
+}
+
+fn chutes_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    match cause.downcast_ref::<inference::Error>()?.status()? {
+        401 => Some("check CHUTES_API_KEY (a cpk_ key) or the hotkey registered with Chutes"),
+        402 => Some("accept the deployment fee or top up the Chutes account"),
+        429 => Some("Chutes is rate limiting (at most 24 chute deploys per day); try again later"),
+        _ => None,
+    }
+}
+
+fn store_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    match cause.downcast_ref::<store::Error>()? {
         store::Error::MetagraphMissing { .. } | store::Error::ReplayDirMissing { .. } => {
             Some("a replay directory holds metagraph.json and results/*.json shards (see README, \"Replay directories\")")
         }
@@ -55,7 +99,7 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
             Some("metagraph.json needs block, hotkeys (index = uid), and optionally tail, queryable, first_commit_block, burn")
         }
         _ => None,
-    })
+    }
 }
 
 /// `error: ...`, then one `caused by: ...` line per cause, then an optional hint.
@@ -83,6 +127,24 @@ mod tests {
         assert_eq!(classify(&missing), ExitStatus::Usage);
         assert_eq!(classify(&anyhow::anyhow!("boom")), ExitStatus::Failure);
         assert_eq!(ExitStatus::Interrupted.code(), 130);
+    }
+
+    #[test]
+    fn classify_and_hint_hub_and_chutes_errors() {
+        let gated = anyhow::Error::new(hub::Error::Gated { repo: "o/m".into(), status: 403 }).context("failed to download o/m");
+        assert_eq!(classify(&gated), ExitStatus::Usage);
+        assert!(render(&gated).contains("hint: request access on the model page, then set HF_TOKEN"));
+        let corrupt = anyhow::Error::new(hub::Error::Integrity { path: "f".into(), expected: "a".into(), actual: "b".into() });
+        assert_eq!(classify(&corrupt), ExitStatus::Failure);
+        assert_eq!(classify(&anyhow::Error::new(hub::Error::Cancelled)), ExitStatus::Interrupted);
+        let fee = anyhow::Error::new(inference::Error::Api {
+            endpoint: "POST /chutes/".into(),
+            status: 402,
+            detail: inference::Detail(serde_json::json!("DEPLOYMENT FEE NOTICE")),
+        });
+        assert_eq!(classify(&fee), ExitStatus::Failure);
+        assert!(render(&fee).contains("hint: accept the deployment fee"));
+        assert_eq!(classify(&anyhow::Error::new(inference::Error::InvalidDeploy("x".into()))), ExitStatus::Usage);
     }
 
     #[test]

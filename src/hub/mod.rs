@@ -288,8 +288,10 @@ fn repo_path(repo: &str) -> Result<String, Error> {
     Ok(format!("{}/{}", utf8_percent_encode(owner, SEGMENT), utf8_percent_encode(name, SEGMENT)))
 }
 
+/// A transport error; reqwest's own URL is stripped from it because CDN redirect targets carry
+/// presigned credentials in their query.
 fn request_error(url: &Url, source: reqwest::Error) -> Error {
-    Error::Request { url: redact(url), source }
+    Error::Request { url: redact(url), source: source.without_url() }
 }
 
 /// The URL without query (CDN redirects carry presigned credentials there).

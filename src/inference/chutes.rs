@@ -349,9 +349,10 @@ impl ChutesClient {
             request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
         tracing::trace!(%endpoint, "chutes request");
-        let response = request.send().await.map_err(|source| Error::Request { endpoint: endpoint.clone(), source })?;
+        let response =
+            request.send().await.map_err(|source| Error::Request { endpoint: endpoint.clone(), source: source.without_url() })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|source| Error::Request { endpoint: endpoint.clone(), source })?;
+        let bytes = response.bytes().await.map_err(|source| Error::Request { endpoint: endpoint.clone(), source: source.without_url() })?;
         if !status.is_success() {
             let detail = match serde_json::from_slice::<serde_json::Value>(&bytes) {
                 Ok(serde_json::Value::Object(mut object)) if object.contains_key("detail") => object.remove("detail").unwrap_or_default(),

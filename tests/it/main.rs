@@ -4,4 +4,5 @@ mod chutes;
 mod cli;
 mod golden;
 mod hub;
+mod hub_cli;
 mod support;

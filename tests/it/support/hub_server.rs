@@ -73,6 +73,8 @@ struct Inner {
     interrupt: HashMap<String, usize>,
     /// file names served with one byte flipped.
     corrupt: Vec<String>,
+    /// file names served in 64 KiB chunks with this pause between chunks.
+    slow: HashMap<String, std::time::Duration>,
     requests: Vec<Recorded>,
 }
 
@@ -144,6 +146,11 @@ impl HubServer {
     /// `file` is served with one byte changed.
     pub fn corrupt(&self, file: &str) {
         self.shared.inner.lock().expect("lock").corrupt.push(file.to_owned());
+    }
+
+    /// `file` is served in 64 KiB chunks with `pause` between them.
+    pub fn slow(&self, file: &str, pause: std::time::Duration) {
+        self.shared.inner.lock().expect("lock").slow.insert(file.to_owned(), pause);
     }
 
     /// Every request so far.
@@ -281,7 +288,7 @@ async fn cdn_blob(State(shared): State<Arc<Shared>>, Path(sha): Path<String>, he
 
 /// Serves a file honouring `Range: bytes=N-` / `bytes=N-M`, with the injected faults.
 fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response {
-    let (interrupt, corrupt) = {
+    let (interrupt, corrupt, slow) = {
         let mut inner = shared.inner.lock().expect("lock");
         let interrupt = match inner.interrupt.get_mut(&file.name) {
             Some(left) if *left > 0 => {
@@ -290,7 +297,7 @@ fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response 
             }
             _ => false,
         };
-        (interrupt, inner.corrupt.contains(&file.name))
+        (interrupt, inner.corrupt.contains(&file.name), inner.slow.get(&file.name).copied())
     };
     let mut content = file.content.clone();
     if corrupt && !content.is_empty() {
@@ -318,6 +325,16 @@ fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response 
         let half = body.slice(..length / 2);
         let chunks: Vec<Result<Bytes, std::io::Error>> = vec![Ok(half), Err(std::io::Error::other("connection cut by the test"))];
         Body::from_stream(futures_util::stream::iter(chunks))
+    } else if let Some(pause) = slow {
+        let stream = futures_util::stream::unfold(body, move |rest: Bytes| async move {
+            if rest.is_empty() {
+                return None;
+            }
+            tokio::time::sleep(pause).await;
+            let take = rest.len().min(64 << 10);
+            Some((Ok::<_, std::io::Error>(rest.slice(..take)), rest.slice(take..)))
+        });
+        Body::from_stream(stream)
     } else {
         Body::from(body)
     };
