@@ -298,6 +298,17 @@ impl ChutesClient {
         ChuteList::from_value(value).map_err(|reason| Error::Decode { endpoint, reason })
     }
 
+    /// The caller's chute named `name` (exact, case-insensitive), found through the list's
+    /// `name` filter. Prefer [`chute_id`] plus [`ChutesClient::get_chute`]: the list is cached
+    /// by the server for 60 s, so a chute deployed a moment ago may not be listed yet.
+    ///
+    /// # Errors
+    /// As [`ChutesClient::list_chutes`].
+    pub async fn find_chute_by_name(&self, name: &str) -> Result<Option<Chute>, Error> {
+        let query = ListQuery { name: Some(name.to_owned()), include_public: false, page: 0, limit: 100 };
+        Ok(self.list_chutes(&query).await?.items.into_iter().find(|chute| chute.name.eq_ignore_ascii_case(name)))
+    }
+
     /// `POST /chutes/?accept_fee=…`: creates the chute, or updates it in place when the name
     /// exists with other code or image. The body is serialized once and the same bytes are
     /// signed and sent.

@@ -66,6 +66,23 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
+    /// The chutes `config.ini` could not be read.
+    #[error("failed to read chutes config {}", path.display())]
+    ConfigRead {
+        /// Its path.
+        path: std::path::PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The chutes `config.ini` lacks a key or holds a malformed one.
+    #[error("invalid chutes config {}: {reason}", path.display())]
+    Config {
+        /// Its path.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A deploy the server would refuse, caught before sending it.
     #[error("{0}")]
     InvalidDeploy(String),
@@ -107,7 +124,7 @@ impl Error {
     /// rather than a failure while running.
     #[must_use]
     pub fn is_user_input(&self) -> bool {
-        matches!(self, Self::InvalidBaseUrl { .. } | Self::InvalidDeploy(_))
+        matches!(self, Self::InvalidBaseUrl { .. } | Self::InvalidDeploy(_) | Self::Config { .. } | Self::ConfigRead { .. })
     }
 }
 

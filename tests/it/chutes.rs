@@ -10,6 +10,7 @@ use affine::inference::Error;
 use affine::inference::chutes::{
     ChutesAuth, ChutesClient, ChutesConfig, DeploySettings, HotkeyAuth, ListQuery, chute_id, deploy_request, signing_message,
 };
+use affine::inference::chutes_config::ChutesCredentials;
 use affine::secret::Secret;
 
 use crate::support::chutes_server::{ChutesServer, ChutesUser, TestHotkey, chute_fixture, ss58_decode};
@@ -124,6 +125,9 @@ async fn chutes_list_filters_by_name_pages_and_orders_by_invocations() {
         assert_eq!((paged.total, paged.page, paged.limit, paged.items.len()), (Some(3), Some(1), Some(1), 1));
         let uri = server.requests().pop().expect("recorded").uri;
         assert!(uri.contains("page=1") && uri.contains("limit=1") && uri.contains("include_public=true"), "{uri}");
+        // Exact, case-insensitive name match among the caller's own chutes.
+        assert_eq!(owner.find_chute_by_name("ALICE/affine-ONE").await.expect("find").map(|c| c.chute_id), Some(CHUTE.to_owned()));
+        assert_eq!(owner.find_chute_by_name("alice/affine").await.expect("find"), None, "a substring is not a match");
     })
     .await;
 }
@@ -230,6 +234,36 @@ async fn chutes_unreachable_api_is_a_transient_request_error() {
         let api = ChutesClient::new(ChutesConfig { api_url: url, auth: ChutesAuth::Anonymous }).expect("client");
         let error = api.get_chute(CHUTE).await.expect_err("nothing listens");
         assert!(matches!(error, Error::Request { .. }) && error.is_transient(), "{error:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn chutes_credentials_from_config_ini_drive_signed_requests() {
+    within(async {
+        let seed = [9u8; 32];
+        let hotkey = TestHotkey::from_seed(seed);
+        let user = ChutesUser { api_key: None, ..alice(Some(&hotkey)) };
+        let server = ChutesServer::start(vec![user.clone()], vec![(user.user_id.clone(), chute_fixture(CHUTE, "alice/affine-one", &user, Some(REV), false))]).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("config.ini");
+        let text = format!(
+            "[api]\nbase_url = {}\n\n[auth]\nuser_id = {}\nusername = alice\nhotkey_seed = {}\nhotkey_name = default\nhotkey_ss58address = {}\n",
+            server.url(),
+            user.user_id,
+            hex::encode(seed),
+            hotkey.ss58()
+        );
+        std::fs::write(&path, text).expect("write config");
+        let credentials = ChutesCredentials::load(&path).expect("credentials");
+        // The chain code will build the keypair from the seed; the test's schnorrkel key stands in.
+        let seed: [u8; 32] = hex::decode(credentials.hotkey_seed.expose()).expect("hex").try_into().expect("32 bytes");
+        let signer = TestHotkey::from_seed(seed);
+        let auth = ChutesAuth::Hotkey(credentials.hotkey_auth(Arc::new(move |m: &[u8]| signer.sign_hex(m))));
+        let api_url = credentials.api_url.clone().expect("base_url");
+        let api = ChutesClient::new(ChutesConfig { api_url, auth }).expect("client");
+        let chute = api.get_chute(CHUTE).await.expect("signed get");
+        assert!(!chute.hot);
     })
     .await;
 }
