@@ -21,20 +21,22 @@ use sha2::{Digest as _, Sha256};
 pub struct HubFile {
     /// Path inside the repository.
     pub name: String,
-    /// Content.
-    pub content: Vec<u8>,
+    /// Content (cheap to clone).
+    pub content: Bytes,
     /// Stored in LFS (served through the CDN, listed with its sha256).
     pub lfs: bool,
+    sha256: String,
 }
 
 impl HubFile {
     /// A file.
     pub fn new(name: &str, content: Vec<u8>, lfs: bool) -> Self {
-        Self { name: name.to_owned(), content, lfs }
+        let sha256 = hex::encode(Sha256::digest(&content));
+        Self { name: name.to_owned(), content: Bytes::from(content), lfs, sha256 }
     }
 
     fn sha256(&self) -> String {
-        hex::encode(Sha256::digest(&self.content))
+        self.sha256.clone()
     }
 }
 
@@ -279,7 +281,7 @@ async fn resolve(
 
 async fn cdn_blob(State(shared): State<Arc<Shared>>, Path(sha): Path<String>, headers: HeaderMap) -> Response {
     record(&shared, "cdn", format!("/blobs/{sha}"), &headers);
-    let file = shared.inner.lock().expect("lock").repos.iter().flat_map(|r| r.files.iter()).find(|f| f.lfs && f.sha256() == sha).cloned();
+    let file = shared.inner.lock().expect("lock").repos.iter().flat_map(|r| r.files.iter()).find(|f| f.lfs && f.sha256 == sha).cloned();
     match file {
         Some(file) => serve_file(&shared, &file, &headers),
         None => StatusCode::NOT_FOUND.into_response(),
@@ -299,11 +301,14 @@ fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response 
         };
         (interrupt, inner.corrupt.contains(&file.name), inner.slow.get(&file.name).copied())
     };
-    let mut content = file.content.clone();
-    if corrupt && !content.is_empty() {
-        let middle = content.len() / 2;
-        content[middle] ^= 0xff;
-    }
+    let content = if corrupt && !file.content.is_empty() {
+        let mut changed = file.content.to_vec();
+        let middle = changed.len() / 2;
+        changed[middle] ^= 0xff;
+        Bytes::from(changed)
+    } else {
+        file.content.clone()
+    };
     let total = content.len();
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("bytes=")).map(|spec| {
         let (start, end) = spec.split_once('-').unwrap_or((spec, ""));
@@ -318,7 +323,7 @@ fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response 
         Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end.map_or(total, |e| (e + 1).min(total))),
         None => (StatusCode::OK, 0, total),
     };
-    let body = Bytes::from(content[start..end].to_vec());
+    let body = content.slice(start..end);
     let length = body.len();
     let body = if interrupt {
         // Half of the body, then the connection is dropped mid-response.
