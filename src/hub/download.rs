@@ -260,7 +260,13 @@ impl Job<'_> {
             if !status.is_success() {
                 return Err(status_error(response, &url, Target::File(self.repo, name)).await);
             }
-            let resumes = status == StatusCode::PARTIAL_CONTENT && content_range_start(&response) == Some(offset);
+            if status == StatusCode::PARTIAL_CONTENT && content_range_start(&response) != Some(offset) {
+                // A range other than the one asked for: appending it would corrupt the file.
+                remove(&paths.part).await?;
+                self.account(counted, 0);
+                return Err(Error::SizeMismatch { path: name.to_owned(), expected: expected.unwrap_or(0), actual: offset });
+            }
+            let resumes = status == StatusCode::PARTIAL_CONTENT;
             if !resumes && offset > 0 {
                 tracing::debug!(file = name, offset, %status, "server ignored the range; starting over");
                 offset = 0;

@@ -24,8 +24,10 @@ use crate::secret::Secret;
 /// The public Hub.
 pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 
-/// Timeout of the metadata calls (the reference uses 5 s for the gating check).
-pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
+/// Timeout of the model info call (the reference's gating check uses 5 s).
+pub const MODEL_INFO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout of the revision info call (larger: repositories with many files list them all).
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Characters escaped in a revision path segment: everything but unreserved ones, so a branch
 /// such as `refs/pr/1` stays one segment (`refs%2Fpr%2F1`), as `huggingface_hub` sends it.
@@ -217,7 +219,7 @@ impl HubClient {
     /// Transport failures, 401/403/404 as typed errors, malformed JSON.
     pub async fn model_info(&self, repo: &str) -> Result<ModelInfo, Error> {
         let url = self.url(&format!("api/models/{}", repo_path(repo)?));
-        let request = self.http.get(url.clone()).timeout(METADATA_TIMEOUT);
+        let request = self.http.get(url.clone()).timeout(MODEL_INFO_TIMEOUT);
         let body = self.send(request, &url, Target::Repo(repo)).await?.bytes().await.map_err(|e| request_error(&url, e))?;
         serde_json::from_slice(&body).map_err(|source| Error::Decode { url: url.to_string(), source })
     }

@@ -154,6 +154,30 @@ async fn hub_snapshot_resumes_a_part_file_left_by_an_earlier_run() {
 }
 
 #[tokio::test]
+async fn hub_snapshot_wrong_content_range_discards_the_part_and_starts_over() {
+    within(async {
+        let repo = model_repo("miner/affine-misrange");
+        let server = HubServer::start(vec![repo.clone()]).await;
+        let big = &repo.files[1];
+        server.misrange(&big.name);
+        let dest = tempfile::tempdir().expect("tempdir");
+        let sha = hex::encode(Sha256::digest(&big.content));
+        let part = dest.path().join(format!(".cache/huggingface/download/{}.{sha}.part", big.name));
+        std::fs::create_dir_all(part.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&part, &big.content[..1000]).expect("write part");
+        let report = client(&server, None)
+            .snapshot_download(&repo.id, COMMIT, dest.path(), &fast_options(), &ProgressBar::hidden(), &CancellationToken::new())
+            .await
+            .expect("download");
+        assert_eq!(report.resumed, 0, "nothing was appended to the old part");
+        assert_files_equal(dest.path(), &repo);
+        let ranges: Vec<_> = server.requests().into_iter().filter(|r| r.host == "cdn" && r.uri.ends_with(&sha)).map(|r| r.range).collect();
+        assert_eq!(ranges, [Some("bytes=1000-".to_owned()), None], "the asked range, then the whole file");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn hub_snapshot_detects_a_corrupted_file_and_keeps_nothing_of_it() {
     within(async {
         let repo = model_repo("miner/affine-bad");

@@ -75,6 +75,8 @@ struct Inner {
     interrupt: HashMap<String, usize>,
     /// file names served with one byte flipped.
     corrupt: Vec<String>,
+    /// file names whose ranged GETs answer 206 from byte 0 (a broken range implementation).
+    misrange: Vec<String>,
     /// file names served in 64 KiB chunks with this pause between chunks.
     slow: HashMap<String, std::time::Duration>,
     requests: Vec<Recorded>,
@@ -148,6 +150,11 @@ impl HubServer {
     /// `file` is served with one byte changed.
     pub fn corrupt(&self, file: &str) {
         self.shared.inner.lock().expect("lock").corrupt.push(file.to_owned());
+    }
+
+    /// Ranged GETs of `file` answer 206 from byte 0 whatever range was asked for.
+    pub fn misrange(&self, file: &str) {
+        self.shared.inner.lock().expect("lock").misrange.push(file.to_owned());
     }
 
     /// `file` is served in 64 KiB chunks with `pause` between them.
@@ -290,7 +297,7 @@ async fn cdn_blob(State(shared): State<Arc<Shared>>, Path(sha): Path<String>, he
 
 /// Serves a file honouring `Range: bytes=N-` / `bytes=N-M`, with the injected faults.
 fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response {
-    let (interrupt, corrupt, slow) = {
+    let (interrupt, corrupt, slow, misrange) = {
         let mut inner = shared.inner.lock().expect("lock");
         let interrupt = match inner.interrupt.get_mut(&file.name) {
             Some(left) if *left > 0 => {
@@ -299,7 +306,7 @@ fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response 
             }
             _ => false,
         };
-        (interrupt, inner.corrupt.contains(&file.name), inner.slow.get(&file.name).copied())
+        (interrupt, inner.corrupt.contains(&file.name), inner.slow.get(&file.name).copied(), inner.misrange.contains(&file.name))
     };
     let content = if corrupt && !file.content.is_empty() {
         let mut changed = file.content.to_vec();
@@ -320,6 +327,7 @@ fn serve_file(shared: &Shared, file: &HubFile, headers: &HeaderMap) -> Response 
             response.headers_mut().insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).expect("header"));
             return response;
         }
+        Some(_) if misrange => (StatusCode::PARTIAL_CONTENT, 0, total),
         Some((start, end)) => (StatusCode::PARTIAL_CONTENT, start, end.map_or(total, |e| (e + 1).min(total))),
         None => (StatusCode::OK, 0, total),
     };
