@@ -38,6 +38,9 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitStatus::Usage;
         }
+        if let Some(envs_error) = cause.downcast_ref::<crate::envs::Error>() {
+            return if envs_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
         if let Some(store_error) = cause.downcast_ref::<store::Error>() {
             return if store_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }

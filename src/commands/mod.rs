@@ -1,5 +1,8 @@
 //! One module per subcommand: each resolves its settings and wires the library modules.
 
+pub mod env;
+pub mod eval;
+pub mod sandbox_exec;
 pub mod weights;
 
 use tokio_util::sync::CancellationToken;
@@ -15,5 +18,8 @@ use crate::output::Printer;
 pub async fn dispatch(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Weights(args) => weights::run(&args, printer, token).await,
+        Command::Eval(args) => eval::run(&args, printer, token).await,
+        Command::Env(args) => env::run(&args, printer, token).await,
+        Command::SandboxExec(args) => sandbox_exec::run(&args),
     }
 }

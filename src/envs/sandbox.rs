@@ -1,0 +1,396 @@
+//! Running untrusted Python (dataset programs and model answers) in a confined process.
+//!
+//! The parent ([`Sandbox::run_python`]) makes a fresh temporary working directory, writes the
+//! program into it and starts `af sandbox-exec` in its own process group with an empty
+//! environment. That helper ([`confine_and_exec`]) confines itself with safe system calls and
+//! then `exec`s the interpreter, so no `unsafe` `pre_exec` hook is needed:
+//!
+//! - rlimits: CPU 10 s (hard 11 s), address space 512 MiB, no core files, a process/thread
+//!   limit, a file-size limit;
+//! - when started as root: a private network namespace, then a throwaway unprivileged uid/gid
+//!   (so `RLIMIT_NPROC` applies and sandboxes cannot touch each other or the dataset cache);
+//! - Landlock (where the kernel has it): writes only inside the working directory;
+//! - seccomp: `socket(2)` and `io_uring_setup(2)` fail with `EPERM`, so no network at all.
+//!
+//! The parent enforces the 30 s wall clock and the 1 MB per-stream output cap, and kills the
+//! whole process group when either trips (and after every run, to reap stragglers).
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::{Gid, Pid, Uid};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Resource limits of one program run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock limit.
+    pub wall: Duration,
+    /// CPU seconds (soft; the hard limit is one more).
+    pub cpu_secs: u64,
+    /// Address-space limit in bytes.
+    pub address_space: u64,
+    /// Bytes kept per output stream before the run is stopped.
+    pub output_bytes: usize,
+    /// Processes and threads the sandbox uid may have.
+    pub processes: u64,
+    /// Largest file the program may write, in bytes.
+    pub file_size: u64,
+}
+
+impl Default for Limits {
+    /// The reference executor's limits (spec §5) plus the isolation it lacked.
+    fn default() -> Self {
+        Self {
+            wall: Duration::from_secs(30),
+            cpu_secs: 10,
+            address_space: 512 * 1024 * 1024,
+            output_bytes: 1_000_000,
+            processes: 32,
+            file_size: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a run printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Standard output (lossy UTF-8), with `\n…<truncated>` appended when capped.
+    pub stdout: String,
+    /// Standard error (lossy UTF-8), with `\n[TIMEOUT]` appended after a wall-clock kill.
+    pub stderr: String,
+    /// The wall clock ran out.
+    pub timed_out: bool,
+    /// An output stream passed the cap.
+    pub truncated: bool,
+}
+
+/// A failure to run the program at all (not the program failing).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The temporary directory or program file could not be made.
+    #[error("failed to prepare sandbox directory")]
+    Prepare(#[source] std::io::Error),
+    /// The helper process could not be started.
+    #[error("failed to start sandbox helper {path}")]
+    Spawn {
+        /// The helper binary.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for the process failed.
+    #[error("failed to wait for sandboxed program")]
+    Wait(#[source] std::io::Error),
+    /// The helper could not confine itself (see its message).
+    #[error("sandbox could not be set up: {0}")]
+    Confine(String),
+}
+
+/// Exit status of `af sandbox-exec` when confinement fails, with [`CONFINE_FAILURE_PREFIX`]
+/// starting its stderr.
+pub const CONFINE_FAILURE_STATUS: i32 = 126;
+/// How the helper's own failure message starts.
+pub const CONFINE_FAILURE_PREFIX: &str = "af sandbox-exec: ";
+
+/// Runs Python programs under [`Limits`].
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    helper: PathBuf,
+    python: PathBuf,
+    limits: Limits,
+}
+
+/// Base of the throwaway uids used when started as root (far above normal accounts).
+const SANDBOX_UID_BASE: u32 = 2_000_000;
+static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
+
+impl Sandbox {
+    /// A sandbox that runs `python` through `helper` (an `af` binary, which has the hidden
+    /// `sandbox-exec` subcommand).
+    #[must_use]
+    pub fn new(helper: PathBuf, python: PathBuf, limits: Limits) -> Self {
+        Self { helper, python, limits }
+    }
+
+    /// The limits applied.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Runs `code` with `stdin` and returns what it printed.
+    ///
+    /// # Errors
+    /// Only when the sandbox itself cannot run; a crashing, slow or hostile program is an
+    /// [`Output`] with a non-empty `stderr`.
+    ///
+    /// # Cancellation
+    /// Dropping the future kills the process group (`kill_on_drop`) and removes the directory.
+    pub async fn run_python(&self, code: &str, stdin: &str) -> Result<Output, Error> {
+        let dir = tempfile::Builder::new().prefix("af-sandbox-").tempdir().map_err(Error::Prepare)?;
+        let script = dir.path().join("main.py");
+        std::fs::write(&script, code).map_err(Error::Prepare)?;
+        let sandbox_uid = if Uid::effective().is_root() {
+            let uid = SANDBOX_UID_BASE + NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % 10_000;
+            for path in [dir.path(), script.as_path()] {
+                nix::unistd::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(uid))).map_err(|e| Error::Prepare(e.into()))?;
+            }
+            Some(uid)
+        } else {
+            None
+        };
+        let mut command = tokio::process::Command::new(&self.helper);
+        command
+            .arg("sandbox-exec")
+            .arg("--dir")
+            .arg(dir.path())
+            .arg("--cpu-secs")
+            .arg(self.limits.cpu_secs.to_string())
+            .arg("--address-space")
+            .arg(self.limits.address_space.to_string())
+            .arg("--processes")
+            .arg(self.limits.processes.to_string())
+            .arg("--file-size")
+            .arg(self.limits.file_size.to_string());
+        if let Some(uid) = sandbox_uid {
+            command.arg("--uid").arg(uid.to_string());
+        }
+        command
+            .arg("--")
+            .arg(&self.python)
+            .arg(&script)
+            .env_clear()
+            .current_dir(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|source| Error::Spawn { path: self.helper.clone(), source })?;
+        let group = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+        let mut child_stdin = child.stdin.take();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let input = stdin.as_bytes().to_vec();
+        let cap = self.limits.output_bytes;
+        let feed = async move {
+            if let Some(pipe) = child_stdin.as_mut() {
+                // A program that exits without reading its input closes the pipe: not an error.
+                let _ = pipe.write_all(&input).await;
+            }
+            drop(child_stdin);
+        };
+        let work = async {
+            let ((), out, err) = tokio::join!(feed, read_capped(stdout, cap), read_capped(stderr, cap));
+            (out, err)
+        };
+        let mut output = Output::default();
+        let (out, err) = match tokio::time::timeout(self.limits.wall, work).await {
+            Ok(streams) => streams,
+            Err(_) => {
+                output.timed_out = true;
+                (Capped::default(), Capped::default())
+            }
+        };
+        if let Some(group) = group {
+            // Reap the whole group: on timeout, on overflow, and stragglers after a clean exit.
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .map_err(|_| Error::Wait(std::io::Error::other("child did not exit after SIGKILL")))?
+            .map_err(Error::Wait)?;
+        if status.code() == Some(CONFINE_FAILURE_STATUS) {
+            let stderr = String::from_utf8_lossy(&err.bytes);
+            if let Some(message) = stderr.strip_prefix(CONFINE_FAILURE_PREFIX) {
+                return Err(Error::Confine(message.trim().to_owned()));
+            }
+        }
+        output.truncated = out.overflowed || err.overflowed;
+        output.stdout = out.text();
+        output.stderr = err.text();
+        if output.timed_out {
+            output.stderr.push_str("\n[TIMEOUT]");
+        }
+        drop(dir);
+        Ok(output)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl Capped {
+    fn text(&self) -> String {
+        let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
+        if self.overflowed {
+            text.push_str("\n…<truncated>");
+        }
+        text
+    }
+}
+
+/// Reads a stream up to `cap` bytes; past the cap it stops reading (the caller then kills).
+async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>, cap: usize) -> Capped {
+    let mut capped = Capped::default();
+    let Some(mut stream) = stream else { return capped };
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => {
+                let room = cap.saturating_sub(capped.bytes.len());
+                if read > room {
+                    capped.bytes.extend_from_slice(&buffer[..room]);
+                    capped.overflowed = true;
+                    break;
+                }
+                capped.bytes.extend_from_slice(&buffer[..read]);
+            }
+        }
+    }
+    capped
+}
+
+/// What the `sandbox-exec` helper applies to itself before running the program.
+#[derive(Debug, Clone)]
+pub struct ConfineOptions {
+    /// The only directory the program may write to.
+    pub dir: PathBuf,
+    /// CPU seconds.
+    pub cpu_secs: u64,
+    /// Address-space bytes.
+    pub address_space: u64,
+    /// Process/thread limit.
+    pub processes: u64,
+    /// File-size limit in bytes.
+    pub file_size: u64,
+    /// Uid and gid to switch to (only when running as root).
+    pub uid: Option<u32>,
+    /// The program and its arguments.
+    pub command: Vec<std::ffi::OsString>,
+}
+
+/// A confinement step that failed; the helper exits with status 126 and this on stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfineError {
+    /// A resource limit could not be set.
+    #[error("failed to set {resource} limit")]
+    Limit {
+        /// Which limit.
+        resource: &'static str,
+        /// Why.
+        #[source]
+        source: nix::Error,
+    },
+    /// Dropping privileges failed.
+    #[error("failed to switch to uid {uid}")]
+    Identity {
+        /// Target uid.
+        uid: u32,
+        /// Why.
+        #[source]
+        source: nix::Error,
+    },
+    /// The seccomp filter could not be built or installed.
+    #[error("failed to install the seccomp filter: {0}")]
+    Seccomp(String),
+    /// Landlock failed in a way other than "not supported by this kernel".
+    #[error("failed to apply the landlock ruleset: {0}")]
+    Landlock(String),
+    /// No program was given.
+    #[error("no program to run")]
+    NoCommand,
+    /// `execve` failed.
+    #[error("failed to execute {program}")]
+    Exec {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Confines the current process as [`ConfineOptions`] says and replaces it with the program.
+/// Returns only on failure.
+pub fn confine_and_exec(options: &ConfineOptions) -> ConfineError {
+    match confine(options) {
+        Ok(()) => {}
+        Err(error) => return error,
+    }
+    let Some((program, args)) = options.command.split_first() else { return ConfineError::NoCommand };
+    let source = std::process::Command::new(program).args(args).current_dir(&options.dir).exec();
+    ConfineError::Exec { program: program.to_string_lossy().into_owned(), source }
+}
+
+fn confine(options: &ConfineOptions) -> Result<(), ConfineError> {
+    let limit = |resource: Resource, name: &'static str, soft: u64, hard: u64| {
+        setrlimit(resource, soft, hard).map_err(|source| ConfineError::Limit { resource: name, source })
+    };
+    limit(Resource::RLIMIT_CPU, "cpu", options.cpu_secs, options.cpu_secs + 1)?;
+    limit(Resource::RLIMIT_AS, "address space", options.address_space, options.address_space)?;
+    limit(Resource::RLIMIT_CORE, "core", 0, 0)?;
+    limit(Resource::RLIMIT_FSIZE, "file size", options.file_size, options.file_size)?;
+    limit(Resource::RLIMIT_NPROC, "process", options.processes, options.processes)?;
+    if let Some(uid) = options.uid {
+        // A private network namespace has only a downed loopback; best effort on top of seccomp
+        // (it needs root, which we still are at this point).
+        if let Err(error) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+            tracing::debug!(%error, "no private network namespace");
+        }
+        let id = Gid::from_raw(uid);
+        nix::unistd::setgroups(&[id]).map_err(|source| ConfineError::Identity { uid, source })?;
+        nix::unistd::setresgid(id, id, id).map_err(|source| ConfineError::Identity { uid, source })?;
+        let id = Uid::from_raw(uid);
+        nix::unistd::setresuid(id, id, id).map_err(|source| ConfineError::Identity { uid, source })?;
+    }
+    restrict_writes(&options.dir)?;
+    deny_sockets()
+}
+
+/// Landlock: read and execute anywhere, write only beneath `dir`.
+fn restrict_writes(dir: &Path) -> Result<(), ConfineError> {
+    use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _, path_beneath_rules};
+    let abi = ABI::V3;
+    let apply = || -> Result<landlock::RestrictionStatus, landlock::RulesetError> {
+        Ruleset::default()
+            .handle_access(AccessFs::from_all(abi))?
+            .create()?
+            .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))?
+            .add_rules(path_beneath_rules(["/dev/null"], AccessFs::from_read(abi) | AccessFs::WriteFile))?
+            .add_rules(path_beneath_rules([dir], AccessFs::from_all(abi)))?
+            .restrict_self()
+    };
+    match apply() {
+        Ok(status) => {
+            tracing::debug!(?status.ruleset, "landlock applied");
+            Ok(())
+        }
+        Err(error) => Err(ConfineError::Landlock(error.to_string())),
+    }
+}
+
+/// seccomp: `socket` and `io_uring_setup` fail with `EPERM`; everything else is allowed.
+fn deny_sockets() -> Result<(), ConfineError> {
+    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| ConfineError::Seccomp(e.to_string()))?;
+    let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
+        [(nix::libc::SYS_socket, Vec::new()), (nix::libc::SYS_io_uring_setup, Vec::new())].into_iter().collect();
+    #[expect(clippy::cast_sign_loss, reason = "EPERM is a small positive errno")]
+    let deny = SeccompAction::Errno(nix::libc::EPERM as u32);
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, deny, arch).map_err(|e| ConfineError::Seccomp(e.to_string()))?;
+    let program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| ConfineError::Seccomp(e.to_string()))?;
+    seccompiler::apply_filter(&program).map_err(|e| ConfineError::Seccomp(e.to_string()))
+}
