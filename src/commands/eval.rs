@@ -31,9 +31,22 @@ const PRIOR: (f64, f64) = (0.5, 0.5);
 /// The running executable cannot be located (it is the sandbox helper).
 pub fn affine_env(settings: &AffineEnvSettings, api_key: Option<crate::inference::ApiKey>) -> anyhow::Result<AffineEnv> {
     let helper: PathBuf = std::env::current_exe().context("failed to locate the af executable (the sandbox helper)")?;
-    let sandbox = Sandbox::new(helper, settings.python.clone(), Limits::default());
+    let sandbox = Sandbox::new(helper, real_interpreter(&settings.python), Limits::default());
     let dataset = Dataset::new(&settings.dataset, settings.source.clone(), Some(settings.cache_dir.clone()));
     Ok(AffineEnv::new(Arc::new(dataset), sandbox, api_key))
+}
+
+/// The interpreter's own path (`sys.executable`), so launcher shims such as pyenv's, which
+/// need environment variables the sandbox clears, are bypassed.
+fn real_interpreter(python: &std::path::Path) -> PathBuf {
+    let asked = std::process::Command::new(python).args(["-c", "import sys; print(sys.executable)"]).output();
+    match asked {
+        Ok(output) if output.status.success() => {
+            let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+            if path.is_file() { path } else { python.to_path_buf() }
+        }
+        _ => python.to_path_buf(),
+    }
 }
 
 /// Runs `af eval`.

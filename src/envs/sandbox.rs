@@ -20,6 +20,7 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::resource::{Resource, setrlimit};
@@ -176,38 +177,66 @@ impl Sandbox {
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|source| Error::Spawn { path: self.helper.clone(), source })?;
         let group = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
-        let mut child_stdin = child.stdin.take();
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
+        let child_stdin = child.stdin.take();
         let input = stdin.as_bytes().to_vec();
-        let cap = self.limits.output_bytes;
-        let feed = async move {
-            if let Some(pipe) = child_stdin.as_mut() {
+        let feeder = tokio::spawn(async move {
+            if let Some(mut pipe) = child_stdin {
                 // A program that exits without reading its input closes the pipe: not an error.
                 let _ = pipe.write_all(&input).await;
             }
-            drop(child_stdin);
-        };
-        let work = async {
-            let ((), out, err) = tokio::join!(feed, read_capped(stdout, cap), read_capped(stderr, cap));
-            (out, err)
-        };
+        });
+        let cap = self.limits.output_bytes;
+        let (out, err) = (Arc::new(Mutex::new(Capped::default())), Arc::new(Mutex::new(Capped::default())));
+        let mut out_reader = tokio::spawn(read_capped(child.stdout.take(), cap, Arc::clone(&out)));
+        let mut err_reader = tokio::spawn(read_capped(child.stderr.take(), cap, Arc::clone(&err)));
+        let deadline = tokio::time::sleep(self.limits.wall);
+        tokio::pin!(deadline);
         let mut output = Output::default();
-        let (out, err) = match tokio::time::timeout(self.limits.wall, work).await {
-            Ok(streams) => streams,
-            Err(_) => {
-                output.timed_out = true;
-                (Capped::default(), Capped::default())
+        let (mut out_done, mut err_done, mut exited) = (false, false, false);
+        // Until the program exits, a stream overflows, or the wall clock runs out.
+        while !exited {
+            tokio::select! {
+                status = child.wait() => {
+                    status.map_err(Error::Wait)?;
+                    exited = true;
+                }
+                () = &mut deadline => {
+                    output.timed_out = true;
+                    break;
+                }
+                _ = &mut out_reader, if !out_done => {
+                    out_done = true;
+                    if lock(&out).overflowed { break; }
+                }
+                _ = &mut err_reader, if !err_done => {
+                    err_done = true;
+                    if lock(&err).overflowed { break; }
+                }
             }
-        };
+        }
+        // Kill the whole group: on timeout, on overflow, and stragglers (for example children
+        // still holding the pipes) after a clean exit. What is already in the pipes is still read.
         if let Some(group) = group {
-            // Reap the whole group: on timeout, on overflow, and stragglers after a clean exit.
             let _ = killpg(group, Signal::SIGKILL);
         }
         let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
             .await
             .map_err(|_| Error::Wait(std::io::Error::other("child did not exit after SIGKILL")))?
             .map_err(Error::Wait)?;
+        let drain = async {
+            if !out_done {
+                let _ = (&mut out_reader).await;
+            }
+            if !err_done {
+                let _ = (&mut err_reader).await;
+            }
+        };
+        // A process that left the group could keep a pipe open; don't wait for it.
+        let _ = tokio::time::timeout(Duration::from_secs(2), drain).await;
+        out_reader.abort();
+        err_reader.abort();
+        feeder.abort();
+        let (out, err) = (std::mem::take(&mut *lock(&out)), std::mem::take(&mut *lock(&err)));
         if status.code() == Some(CONFINE_FAILURE_STATUS) {
             let stderr = String::from_utf8_lossy(&err.bytes);
             if let Some(message) = stderr.strip_prefix(CONFINE_FAILURE_PREFIX) {
@@ -241,15 +270,20 @@ impl Capped {
     }
 }
 
-/// Reads a stream up to `cap` bytes; past the cap it stops reading (the caller then kills).
-async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>, cap: usize) -> Capped {
-    let mut capped = Capped::default();
-    let Some(mut stream) = stream else { return capped };
+fn lock(capped: &Mutex<Capped>) -> std::sync::MutexGuard<'_, Capped> {
+    capped.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Reads a stream into `into` up to `cap` bytes; past the cap it stops reading (the caller
+/// then kills the group).
+async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>, cap: usize, into: Arc<Mutex<Capped>>) {
+    let Some(mut stream) = stream else { return };
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
         match stream.read(&mut buffer).await {
             Ok(0) | Err(_) => break,
             Ok(read) => {
+                let mut capped = lock(&into);
                 let room = cap.saturating_sub(capped.bytes.len());
                 if read > room {
                     capped.bytes.extend_from_slice(&buffer[..room]);
@@ -260,7 +294,6 @@ async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>, cap: usize) -> Cap
             }
         }
     }
-    capped
 }
 
 /// What the `sandbox-exec` helper applies to itself before running the program.
@@ -325,13 +358,16 @@ pub enum ConfineError {
 
 /// Confines the current process as [`ConfineOptions`] says and replaces it with the program.
 /// Returns only on failure.
+#[must_use]
 pub fn confine_and_exec(options: &ConfineOptions) -> ConfineError {
     match confine(options) {
         Ok(()) => {}
         Err(error) => return error,
     }
     let Some((program, args)) = options.command.split_first() else { return ConfineError::NoCommand };
-    let source = std::process::Command::new(program).args(args).current_dir(&options.dir).exec();
+    // The parent already starts the helper with an empty environment; clear it again so the
+    // program never sees a key even when the helper is started some other way.
+    let source = std::process::Command::new(program).args(args).env_clear().current_dir(&options.dir).exec();
     ConfineError::Exec { program: program.to_string_lossy().into_owned(), source }
 }
 
