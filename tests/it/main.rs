@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area.
 
 mod cli;
+mod envs;
 mod golden;
 mod sandbox;
 mod support;
