@@ -2,6 +2,7 @@
 
 mod cli;
 mod envs;
+mod eval_cli;
 mod golden;
 mod sandbox;
 mod support;
