@@ -55,7 +55,7 @@ pub enum Command {
 /// Where ABD/DED rows come from and how their programs run (shared by `eval` and `env serve`).
 #[derive(Debug, Args)]
 pub struct AffineEnvArgs {
-    /// Public base URL of the R2 bucket holding affine/datasets/<name>/ (ABD/DED)
+    /// Public base URL of the R2 bucket holding `affine/datasets/NAME/` (ABD/DED)
     #[arg(long, value_name = "URL", env = env_vars::R2_PUBLIC_BASE)]
     pub dataset_url: Option<String>,
     /// Local directory laid out like the bucket (wins over --dataset-url)
@@ -70,7 +70,8 @@ pub struct AffineEnvArgs {
 }
 
 /// A key that never shows in `Debug` output.
-fn parse_api_key(text: &str) -> Result<crate::inference::ApiKey, String> {
+#[expect(clippy::unnecessary_wraps, reason = "clap value parsers return a Result")]
+fn parse_api_key(text: &str) -> Result<crate::inference::ApiKey, std::convert::Infallible> {
     Ok(crate::inference::ApiKey::new(text))
 }
 
@@ -83,7 +84,7 @@ pub struct EvalArgs {
     /// Model name sent to the endpoint
     #[arg(long, value_name = "MODEL", env = env_vars::AF_MODEL)]
     pub model: String,
-    /// OpenAI-compatible base URL, e.g. http://127.0.0.1:8080/v1
+    /// OpenAI-compatible base URL, e.g. <http://127.0.0.1:8080/v1>
     #[arg(long, value_name = "URL", env = env_vars::AF_BASE_URL)]
     pub base_url: String,
     /// Bearer key for the endpoint
@@ -120,7 +121,7 @@ pub struct EnvArgs {
 /// `af env` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
-    /// Serve an environment over the Affinetes function_based protocol (POST /call)
+    /// Serve an environment over the Affinetes `function_based` protocol (POST /call)
     Serve(EnvServeArgs),
 }
 
@@ -136,7 +137,7 @@ pub struct EnvServeArgs {
     /// Port to listen on
     #[arg(long, value_name = "PORT", env = env_vars::AF_PORT, default_value_t = 8000)]
     pub port: u16,
-    /// Default LLM key when a call brings no api_key
+    /// Default LLM key when a call brings no `api_key`
     #[arg(long, value_name = "KEY", env = env_vars::CHUTES_API_KEY, hide_env_values = true, value_parser = parse_api_key)]
     pub api_key: Option<crate::inference::ApiKey>,
     /// Dataset and interpreter options.

@@ -106,8 +106,9 @@ impl AffineEnvSettings {
             (None, Some(url)) => return Err(ConfigError(format!("--dataset-url must be an http(s) URL, got {url}"))),
             (None, None) => DatasetSource::Http(DEFAULT_PUBLIC_BASE.to_owned()),
         };
-        let python = find_program(&args.python)
-            .ok_or_else(|| ConfigError(format!("python interpreter {} not found (set --python or {})", args.python, env_vars::AF_PYTHON)))?;
+        let python = find_program(&args.python).ok_or_else(|| {
+            ConfigError(format!("python interpreter {} not found (set --python or {})", args.python, env_vars::AF_PYTHON))
+        })?;
         let cache_dir = args.dataset_cache.clone().unwrap_or_else(|| std::env::temp_dir().join("af-dataset-cache"));
         Ok(Self { dataset: DEFAULT_DATASET.to_owned(), source, cache_dir, python })
     }
@@ -244,8 +245,13 @@ impl EnvServeSettings {
         if args.env != "affine" {
             return Err(ConfigError(format!("af env serve serves the affine environment (SAT, ABD, DED); got --env {}", args.env)));
         }
-        let ip: std::net::IpAddr = args.host.parse().map_err(|_| ConfigError(format!("--host must be an IP address, got {}", args.host)))?;
-        Ok(Self { bind: std::net::SocketAddr::new(ip, args.port), api_key: args.api_key.clone(), affine: AffineEnvSettings::resolve(&args.affine)? })
+        let ip: std::net::IpAddr =
+            args.host.parse().map_err(|_| ConfigError(format!("--host must be an IP address, got {}", args.host)))?;
+        Ok(Self {
+            bind: std::net::SocketAddr::new(ip, args.port),
+            api_key: args.api_key.clone(),
+            affine: AffineEnvSettings::resolve(&args.affine)?,
+        })
     }
 }
 

@@ -1,4 +1,4 @@
-//! `af env serve`: the affine environment over the Affinetes function_based protocol.
+//! `af env serve`: the affine environment over the Affinetes `function_based` protocol.
 
 use std::sync::Arc;
 

@@ -70,7 +70,8 @@ pub async fn run(args: &EvalArgs, printer: Printer, token: CancellationToken) ->
     for (position, task_id) in task_ids.iter().copied().enumerate() {
         let env = Arc::clone(&env);
         let semaphore = Arc::clone(&semaphore);
-        let (spec, model, base_url, timeout_secs) = (settings.spec, settings.model.clone(), settings.base_url.clone(), settings.timeout_secs);
+        let (spec, model, base_url, timeout_secs) =
+            (settings.spec, settings.model.clone(), settings.base_url.clone(), settings.timeout_secs);
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
             let request = TaskRequest { spec, model: &model, base_url: &base_url, task_id, timeout_secs };

@@ -127,6 +127,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn abd_prompt_is_the_reference_text() {
+        use sha2::{Digest as _, Sha256};
+        // sha256 of the reference PROMPT_TEMPLATE.format(program="print(input())", output="7\n").
+        let prompt = format!("{PROMPT_HEAD}print(input()){PROMPT_MIDDLE}7\n{PROMPT_TAIL}");
+        assert_eq!(format!("{:x}", Sha256::digest(prompt.as_bytes())), "1bf8bd5508752716ca17cc46d52cbae06885458115f9d54063387a3bc593fce1");
+    }
+
+    #[test]
     fn extract_input_takes_last_block_outside_think() {
         let reply = "<think><INPUT>9</INPUT></think>first <INPUT>1</INPUT> then <input>\n2 3  \n4\n\n</input>";
         assert_eq!(extract_input(reply), "2 3\n4");

@@ -53,12 +53,11 @@ impl AffineEnv {
                 Ok(Challenge::Sat(sat::generate(seed)))
             }
             "abd" | "ded" => {
-                let task_id = match task_id {
-                    Some(id) => id,
-                    None => {
-                        let total = self.dataset.total_rows().await?.max(1);
-                        i64::try_from(random_u64() % total).unwrap_or(0)
-                    }
+                let task_id = if let Some(id) = task_id {
+                    id
+                } else {
+                    let total = self.dataset.total_rows().await?.max(1);
+                    i64::try_from(random_u64() % total).unwrap_or(0)
                 };
                 let row = self.dataset.get_by_id(task_id).await?;
                 if task_type == "abd" {
@@ -164,7 +163,6 @@ impl AffineEnv {
         let spec = task.spec;
         let mut payload = spec.payload(Some((task.model, task.base_url)), task_seed(spec.id, task.task_id), task.task_id);
         if let Some(timeout) = serde_json::Number::from_f64(task.timeout_secs) {
-            #[expect(clippy::float_cmp, reason = "only to keep integral timeouts as JSON integers")]
             let integral = task.timeout_secs.fract() == 0.0;
             #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a positive integral timeout")]
             let value = if integral { json!(task.timeout_secs as u64) } else { Value::Number(timeout) };

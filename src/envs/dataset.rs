@@ -90,7 +90,11 @@ impl Dataset {
     /// A dataset `name` from `source`, caching downloaded files under `cache_dir`.
     #[must_use]
     pub fn new(name: &str, source: DatasetSource, cache_dir: Option<PathBuf>) -> Self {
-        let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(120)).build().unwrap_or_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap_or_default();
         let cache_dir = cache_dir.map(|dir| dir.join(name.replace('/', "_")));
         Self { name: name.to_owned(), source, cache_dir, http, index: tokio::sync::OnceCell::new(), files: Mutex::new(HashMap::new()) }
     }
@@ -166,11 +170,13 @@ impl Dataset {
             Some(bytes) => bytes,
             None => self.fetch(key).await?,
         };
-        let rows: Vec<Value> = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed { key: key.to_owned(), reason: e.to_string() })?;
-        if !from_cache && let Some(path) = self.cache_path(key) {
-            if let Err(error) = write_atomically(&path, &bytes).await {
-                tracing::warn!(%error, path = %path.display(), "failed to cache dataset file");
-            }
+        let rows: Vec<Value> =
+            serde_json::from_slice(&bytes).map_err(|e| Error::Malformed { key: key.to_owned(), reason: e.to_string() })?;
+        if !from_cache
+            && let Some(path) = self.cache_path(key)
+            && let Err(error) = write_atomically(&path, &bytes).await
+        {
+            tracing::warn!(%error, path = %path.display(), "failed to cache dataset file");
         }
         let rows = Arc::new(rows);
         self.files.lock().await.insert(key.to_owned(), Arc::clone(&rows));

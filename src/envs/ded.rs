@@ -97,7 +97,10 @@ pub async fn score(response: &str, row: &Value, sandbox: &Sandbox) -> Result<f64
             Some("function_call") => {
                 let function = case.get("fn_name").and_then(Value::as_str).unwrap_or("None");
                 let arguments = case.get("input").cloned().unwrap_or_else(|| Value::Array(Vec::new()));
-                let code = format!("{program_text}\nif __name__ == '__main__':\n    result = {function}(*{})\n    print(result)", pytext::repr(&arguments));
+                let code = format!(
+                    "{program_text}\nif __name__ == '__main__':\n    result = {function}(*{})\n    print(result)",
+                    pytext::repr(&arguments)
+                );
                 let expected_value = match &expected_raw {
                     Value::Array(items) if !items.is_empty() => items[0].clone(),
                     other => other.clone(),
@@ -133,8 +136,11 @@ mod tests {
 
     #[test]
     fn prompt_appends_the_hint() {
+        use sha2::{Digest as _, Sha256};
         let text = prompt(&json!({"prompt": "Add two numbers.  \n"}));
         assert!(text.starts_with("Add two numbers.\n\n---\n⚠️ **Instructions** ⚠️\n"));
         assert!(text.ends_with("fenced block.\n"));
+        // sha256 of the reference prompt for the same row.
+        assert_eq!(format!("{:x}", Sha256::digest(text.as_bytes())), "76beeaab3fa84a34afed79923b463ea006ec66d7f68d7d1312ef9eed38f52e8b");
     }
 }

@@ -4,10 +4,10 @@
 //! - [`registry`]: ids, images, ranges, payloads, result construction, error classes.
 //! - [`protocol`]: the Affinetes HTTP bodies (server and client side).
 //! - [`affine`]: `evaluate` for SAT, ABD and DED, in-process.
-//! - [`sat`], [`abd`], [`ded`]: generation and scoring of each task; [`mt`] is CPython's RNG.
+//! - [`sat`], [`abd`], [`ded`]: generation and scoring of each task; [`mt`] is `CPython`'s RNG.
 //! - [`dataset`]: the ABD/DED dataset in the R2 layout.
 //! - [`sandbox`], [`program`]: confined execution of model-written programs.
-//! - [`server`]: the function_based HTTP server (`af env serve`).
+//! - [`server`]: the `function_based` HTTP server (`af env serve`).
 
 pub mod abd;
 pub mod affine;

@@ -1,8 +1,8 @@
-//! CPython's `random.Random`, bit for bit, for the calls the SAT generator makes.
+//! `CPython`'s `random.Random`, bit for bit, for the calls the SAT generator makes.
 //!
 //! The SAT environment seeds `random.Random(task_id)` and draws with `choice` and `sample`; a
 //! miner must see the same instance from `af` as from the reference image, so this is the same
-//! MT19937 generator with CPython's integer seeding (`init_by_array` over the 32-bit words of
+//! MT19937 generator with `CPython`'s integer seeding (`init_by_array` over the 32-bit words of
 //! `abs(seed)`), `getrandbits`, `_randbelow` (rejection sampling on `bit_length` bits),
 //! `choice` and both `sample` algorithms (pool and set). Checked against all 500 golden SAT
 //! instances.
@@ -13,7 +13,7 @@ const MATRIX_A: u32 = 0x9908_b0df;
 const UPPER_MASK: u32 = 0x8000_0000;
 const LOWER_MASK: u32 = 0x7fff_ffff;
 
-/// A Mersenne Twister seeded the way CPython seeds `random.Random(int)`.
+/// A Mersenne Twister seeded the way `CPython` seeds `random.Random(int)`.
 #[derive(Clone)]
 pub struct PyRandom {
     state: [u32; N],
@@ -27,7 +27,7 @@ impl std::fmt::Debug for PyRandom {
 }
 
 impl PyRandom {
-    /// `random.Random(seed)` for an integer seed (the sign is dropped, as CPython does).
+    /// `random.Random(seed)` for an integer seed (the sign is dropped, as `CPython` does).
     #[must_use]
     pub fn new(seed: i128) -> Self {
         let mut magnitude = seed.unsigned_abs();
@@ -55,7 +55,7 @@ impl PyRandom {
         state
     }
 
-    /// `init_by_array`, the seeding CPython uses for integers.
+    /// `init_by_array`, the seeding `CPython` uses for integers.
     fn from_key(key: &[u32]) -> Self {
         let mut mt = Self::init_genrand(19_650_218);
         let mut i = 1usize;
@@ -116,7 +116,7 @@ impl PyRandom {
         y
     }
 
-    /// `getrandbits(bits)` for `bits <= 64`: words are drawn low word first, as CPython does.
+    /// `getrandbits(bits)` for `bits <= 64`: words are drawn low word first, as `CPython` does.
     pub fn getrandbits(&mut self, bits: u32) -> u64 {
         assert!(bits <= 64, "getrandbits is implemented up to 64 bits");
         if bits == 0 {
@@ -149,7 +149,7 @@ impl PyRandom {
         usize::try_from(drawn).expect("a value below a usize fits a usize")
     }
 
-    /// `choice(seq)`; `None` for an empty slice (CPython raises `IndexError`).
+    /// `choice(seq)`; `None` for an empty slice (`CPython` raises `IndexError`).
     pub fn choice<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
         if items.is_empty() {
             return None;
@@ -158,7 +158,7 @@ impl PyRandom {
         items.get(index)
     }
 
-    /// `sample(population, k)`; `None` when `k` exceeds the population (CPython raises).
+    /// `sample(population, k)`; `None` when `k` exceeds the population (`CPython` raises).
     pub fn sample<T: Clone>(&mut self, population: &[T], k: usize) -> Option<Vec<T>> {
         let n = population.len();
         if k > n {

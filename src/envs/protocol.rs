@@ -1,7 +1,7 @@
 //! Request and response bodies of the Affinetes HTTP protocol (spec §2), shared by the native
 //! environment server and the container clients.
 //!
-//! function_based images serve `POST /call` (`{method, args, kwargs}` -> `{status, result,
+//! `function_based` images serve `POST /call` (`{method, args, kwargs}` -> `{status, result,
 //! error}`), `GET /health` (`{"status":"ok"}`) and `GET /methods`; failures are FastAPI-style
 //! `{"detail": ...}` bodies with status 404 (unknown method), 422 (malformed body) or 500 (the
 //! method raised).
@@ -33,7 +33,7 @@ pub struct CallResponse {
     pub error: Option<String>,
 }
 
-/// A FastAPI error body: `{"detail": "..."}` (or a list of validation errors for 422).
+/// A `FastAPI` error body: `{"detail": "..."}` (or a list of validation errors for 422).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The message or validation errors.
@@ -125,7 +125,11 @@ impl EvaluateKwargs {
     /// Too many positional arguments, a name given twice, an unknown name or a wrong type.
     pub fn from_call(args: &[Value], kwargs: &Map<String, Value>) -> Result<Self, String> {
         if args.len() > EVALUATE_PARAMETERS.len() {
-            return Err(format!("evaluate() takes at most {} positional arguments but {} were given", EVALUATE_PARAMETERS.len(), args.len()));
+            return Err(format!(
+                "evaluate() takes at most {} positional arguments but {} were given",
+                EVALUATE_PARAMETERS.len(),
+                args.len()
+            ));
         }
         let mut merged = Map::new();
         for (name, value) in EVALUATE_PARAMETERS.iter().zip(args) {

@@ -2,6 +2,8 @@
 //! `str.strip`/`rstrip`, `repr` and `str` of JSON values, and `json.dumps` with its default
 //! separators (`", "`, `": "`, `ensure_ascii=False`).
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 /// `str.isspace` for one character (Unicode whitespace plus the ASCII separators 0x1c-0x1f).
@@ -79,7 +81,7 @@ fn number_repr(number: &serde_json::Number) -> String {
     if number.is_f64() { number.as_f64().map_or_else(|| number.to_string(), float_repr) } else { number.to_string() }
 }
 
-/// `repr(str)`: single quotes unless the text has `'` and no `"`; escapes as CPython does
+/// `repr(str)`: single quotes unless the text has `'` and no `"`; escapes as `CPython` does
 /// for the common cases (backslash, quote, `\n`, `\r`, `\t`, other control characters).
 #[must_use]
 pub fn str_repr(text: &str) -> String {
@@ -96,8 +98,9 @@ pub fn str_repr(text: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c if (0x80..0xa0).contains(&(c as u32)) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
             c => out.push(c),
         }
     }

@@ -424,8 +424,7 @@ fn deny_sockets() -> Result<(), ConfineError> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| ConfineError::Seccomp(e.to_string()))?;
     let rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>> =
         [(nix::libc::SYS_socket, Vec::new()), (nix::libc::SYS_io_uring_setup, Vec::new())].into_iter().collect();
-    #[expect(clippy::cast_sign_loss, reason = "EPERM is a small positive errno")]
-    let deny = SeccompAction::Errno(nix::libc::EPERM as u32);
+    let deny = SeccompAction::Errno(nix::libc::EPERM.unsigned_abs());
     let filter = SeccompFilter::new(rules, SeccompAction::Allow, deny, arch).map_err(|e| ConfineError::Seccomp(e.to_string()))?;
     let program: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| ConfineError::Seccomp(e.to_string()))?;
     seccompiler::apply_filter(&program).map_err(|e| ConfineError::Seccomp(e.to_string()))

@@ -31,7 +31,7 @@ pub struct SatInstance {
     pub prompt: String,
 }
 
-/// Generates the instance of `seed` (the task id) with CPython's `random.Random(seed)`.
+/// Generates the instance of `seed` (the task id) with `CPython`'s `random.Random(seed)`.
 #[must_use]
 pub fn generate(seed: i128) -> SatInstance {
     let mut rng = PyRandom::new(seed);
@@ -63,8 +63,7 @@ fn render_prompt(clauses: &[Vec<i32>]) -> String {
     let formula = clauses
         .iter()
         .map(|clause| {
-            let literals: Vec<String> =
-                clause.iter().map(|&l| format!("{}x{}", if l < 0 { "¬" } else { "" }, l.unsigned_abs())).collect();
+            let literals: Vec<String> = clause.iter().map(|&l| format!("{}x{}", if l < 0 { "¬" } else { "" }, l.unsigned_abs())).collect();
             format!("({})", literals.join(" ∨ "))
         })
         .collect::<Vec<_>>()
@@ -97,7 +96,8 @@ pub fn score(response: &str, clauses: &[Vec<i32>]) -> f64 {
 /// A reply that states `assignment` in the format the prompt asks for.
 #[must_use]
 pub fn format_assignment(assignment: &[bool]) -> String {
-    let parts: Vec<String> = assignment.iter().enumerate().map(|(i, value)| format!("x{}={}", i + 1, if *value { "True" } else { "False" })).collect();
+    let parts: Vec<String> =
+        assignment.iter().enumerate().map(|(i, value)| format!("x{}={}", i + 1, if *value { "True" } else { "False" })).collect();
     parts.join(", ")
 }
 

@@ -1,4 +1,4 @@
-//! The function_based Affinetes server for the affine environment (`af env serve`).
+//! The `function_based` Affinetes server for the affine environment (`af env serve`).
 //!
 //! Routes as the reference template serves them (spec §2.2): `POST /call`, `GET /health`,
 //! `GET /methods`. Requests are handled concurrently; the server stops accepting on
@@ -6,18 +6,20 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Json, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::affine::AffineEnv;
-use super::protocol::{CallRequest, CallResponse, ErrorBody, EvaluateKwargs, EVALUATE_SIGNATURE, HealthResponse, MethodInfo, MethodsResponse};
+use super::protocol::{
+    CallRequest, CallResponse, EVALUATE_SIGNATURE, ErrorBody, EvaluateKwargs, HealthResponse, MethodInfo, MethodsResponse,
+};
 
 /// The router over `env`.
 pub fn router(env: Arc<AffineEnv>) -> Router {

@@ -108,7 +108,8 @@ impl InferenceClient {
             return Err(Error::Status { status: status.as_u16(), body });
         }
         let parsed: Value = serde_json::from_str(&text).map_err(|e| Error::Malformed { reason: e.to_string() })?;
-        let choices = parsed.get("choices").and_then(Value::as_array).ok_or_else(|| Error::Malformed { reason: "no choices array".into() })?;
+        let choices =
+            parsed.get("choices").and_then(Value::as_array).ok_or_else(|| Error::Malformed { reason: "no choices array".into() })?;
         let first = choices.first().ok_or(Error::EmptyChoices)?;
         match first.get("message").and_then(|m| m.get("content")) {
             Some(Value::String(content)) => Ok(content.trim().to_owned()),

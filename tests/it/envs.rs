@@ -18,7 +18,7 @@ use crate::support::sandbox;
 
 const LIMIT: Duration = Duration::from_secs(240);
 
-async fn env_over_http(dataset: &DatasetServer) -> AffineEnv {
+fn env_over_http(dataset: &DatasetServer) -> AffineEnv {
     let cache = tempfile::tempdir().expect("tempdir").keep();
     let dataset = Dataset::new("satpalsr/rl-python", DatasetSource::Http(dataset.base_url.clone()), Some(cache));
     AffineEnv::new(Arc::new(dataset), sandbox(), Some(ApiKey::new("sk-validator")))
@@ -38,12 +38,16 @@ async fn inference_client_sends_reference_body_and_keeps_status_codes() {
     tokio::time::timeout(LIMIT, async {
         let server = OpenAiServer::start(Miner::Wrong).await;
         let client = InferenceClient::new(&server.base_url, Some(ApiKey::new("sk-1"))).expect("client");
-        let request = ChatRequest { model: "m".into(), prompt: "hi".into(), temperature: 0.0, seed: Some(7), timeout: Duration::from_secs(5) };
+        let request =
+            ChatRequest { model: "m".into(), prompt: "hi".into(), temperature: 0.0, seed: Some(7), timeout: Duration::from_secs(5) };
         let reply = client.chat(&request).await.expect("reply");
         assert!(reply.starts_with("x1=True"));
         let (authorization, body) = server.requests().pop().expect("one request");
         assert_eq!(authorization.as_deref(), Some("Bearer sk-1"));
-        assert_eq!(body, json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.0, "stream": false, "seed": 7}));
+        assert_eq!(
+            body,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.0, "stream": false, "seed": 7})
+        );
 
         let limited = OpenAiServer::start(Miner::Status(429)).await;
         let error = InferenceClient::new(&limited.base_url, None).expect("client").chat(&request).await.expect_err("429");
@@ -64,7 +68,7 @@ async fn inference_client_sends_reference_body_and_keeps_status_codes() {
 async fn sat_oracle_scores_one_and_wrong_miner_zero() {
     tokio::time::timeout(LIMIT, async {
         let dataset = DatasetServer::start(fixture_root()).await;
-        let env = env_over_http(&dataset).await;
+        let env = env_over_http(&dataset);
         let miner = OpenAiServer::start(oracle()).await;
         let wrong = OpenAiServer::start(Miner::Wrong).await;
         for task_id in [0, 1, 42, 499] {
@@ -92,14 +96,19 @@ async fn sat_oracle_scores_one_and_wrong_miner_zero() {
 async fn abd_and_ded_oracle_passes_every_fixture_task() {
     tokio::time::timeout(LIMIT, async {
         let dataset = DatasetServer::start(fixture_root()).await;
-        let env = env_over_http(&dataset).await;
+        let env = env_over_http(&dataset);
         let miner = OpenAiServer::start(oracle()).await;
         let rows = fixture_rows();
         assert!(rows.len() >= 30);
         for env_id in ["affine:abd", "affine:ded"] {
             for task_id in 0..rows.len() as u64 {
                 let record = evaluate(&env, env_id, &miner.base_url, task_id, 30.0).await;
-                assert!((record.score - 1.0).abs() < f64::EPSILON, "{env_id} task {task_id}: {:?} {:?}", record.error, record.extra["conversation"]);
+                assert!(
+                    (record.score - 1.0).abs() < f64::EPSILON,
+                    "{env_id} task {task_id}: {:?} {:?}",
+                    record.error,
+                    record.extra["conversation"]
+                );
             }
         }
     })
@@ -111,7 +120,7 @@ async fn abd_and_ded_oracle_passes_every_fixture_task() {
 async fn abd_and_ded_wrong_miner_scores_zero() {
     tokio::time::timeout(LIMIT, async {
         let dataset = DatasetServer::start(fixture_root()).await;
-        let env = env_over_http(&dataset).await;
+        let env = env_over_http(&dataset);
         let wrong = OpenAiServer::start(Miner::Wrong).await;
         for env_id in ["affine:abd", "affine:ded"] {
             // (Not task 29: "not the input" has three words, which is a right answer there.)
@@ -130,7 +139,7 @@ async fn abd_and_ded_wrong_miner_scores_zero() {
 async fn failing_miners_are_classified_as_service_or_model_errors() {
     tokio::time::timeout(LIMIT, async {
         let dataset = DatasetServer::start(fixture_root()).await;
-        let env = env_over_http(&dataset).await;
+        let env = env_over_http(&dataset);
         for code in [429, 503] {
             let server = OpenAiServer::start(Miner::Status(code)).await;
             let record = evaluate(&env, "affine:sat", &server.base_url, 3, 30.0).await;
@@ -173,7 +182,8 @@ async fn dataset_reads_a_local_directory_and_caches_http_files() {
         assert_eq!(remote.get_by_id(30).await.expect("row"), rows[30]);
         assert!(cache.path().join("satpalsr_rl-python").join("part-002.json").is_file());
         drop(server);
-        let offline = Dataset::new("satpalsr/rl-python", DatasetSource::Dir(std::path::PathBuf::from("/nonexistent")), Some(cache.path().to_owned()));
+        let offline =
+            Dataset::new("satpalsr/rl-python", DatasetSource::Dir(std::path::PathBuf::from("/nonexistent")), Some(cache.path().to_owned()));
         assert!(offline.get_by_id(30).await.is_err(), "the index itself is not cached");
     })
     .await
@@ -190,7 +200,7 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (u16, Value)
 async fn env_server_answers_call_health_and_methods_like_the_reference() {
     tokio::time::timeout(LIMIT, async {
         let dataset = DatasetServer::start(fixture_root()).await;
-        let env = Arc::new(env_over_http(&dataset).await);
+        let env = Arc::new(env_over_http(&dataset));
         let miner = OpenAiServer::start(oracle()).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));

@@ -17,7 +17,8 @@ async fn run_af(args: Vec<String>) -> std::process::Output {
 }
 
 fn eval_args(env: &str, base_url: &str, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = ["eval", "--env", env, "--model", "test/model", "--base-url", base_url, "--python"].iter().map(|s| (*s).to_owned()).collect();
+    let mut args: Vec<String> =
+        ["eval", "--env", env, "--model", "test/model", "--base-url", base_url, "--python"].iter().map(|s| (*s).to_owned()).collect();
     args.push(sandbox_python().display().to_string());
     args.push("--dataset-dir".into());
     args.push(fixture_root().display().to_string());
@@ -51,7 +52,20 @@ async fn cli_eval_json_prints_r2_records_for_abd_and_ded() {
             let records: Vec<Value> = serde_json::from_slice(&output.stdout).expect("json array");
             assert_eq!(records.len(), 8);
             for (record, task_id) in records.iter().zip(24..) {
-                for field in ["version", "signature", "hotkey", "miner", "env", "score", "latency_seconds", "success", "error", "task_id", "extra", "timestamp"] {
+                for field in [
+                    "version",
+                    "signature",
+                    "hotkey",
+                    "miner",
+                    "env",
+                    "score",
+                    "latency_seconds",
+                    "success",
+                    "error",
+                    "task_id",
+                    "extra",
+                    "timestamp",
+                ] {
                     assert!(record.get(field).is_some(), "missing {field}");
                 }
                 assert_eq!(record["env"], json!(env));

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 use crate::support::sandbox;
 
 async fn run(code: &str, stdin: &str) -> affine::envs::sandbox::Output {
-    tokio::time::timeout(Duration::from_secs(60), sandbox().run_python(code, stdin)).await.expect("sandbox run within 60 s").expect("sandbox runs")
+    tokio::time::timeout(Duration::from_secs(60), sandbox().run_python(code, stdin))
+        .await
+        .expect("sandbox run within 60 s")
+        .expect("sandbox runs")
 }
 
 #[tokio::test]
@@ -30,10 +33,11 @@ async fn sandbox_sleeping_program_hits_the_wall_clock() {
     let limits = affine::envs::sandbox::Limits { wall: Duration::from_secs(2), ..affine::envs::sandbox::Limits::default() };
     let sandbox = affine::envs::sandbox::Sandbox::new(env!("CARGO_BIN_EXE_af").into(), crate::support::sandbox_python(), limits);
     let started = Instant::now();
-    let output = tokio::time::timeout(Duration::from_secs(30), sandbox.run_python("import time\nprint('start', flush=True)\ntime.sleep(60)", ""))
-        .await
-        .expect("returns")
-        .expect("runs");
+    let output =
+        tokio::time::timeout(Duration::from_secs(30), sandbox.run_python("import time\nprint('start', flush=True)\ntime.sleep(60)", ""))
+            .await
+            .expect("returns")
+            .expect("runs");
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(output.timed_out);
     assert!(output.stderr.ends_with("[TIMEOUT]"), "{}", output.stderr);
@@ -61,7 +65,9 @@ async fn sandbox_two_gib_allocation_fails() {
 async fn sandbox_socket_connect_to_loopback_is_denied() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let code = format!("import socket\ntry:\n    s = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    print('connected')\nexcept OSError as e:\n    print('denied', e.errno)");
+    let code = format!(
+        "import socket\ntry:\n    s = socket.create_connection(('127.0.0.1', {port}), timeout=2)\n    print('connected')\nexcept OSError as e:\n    print('denied', e.errno)"
+    );
     let output = run(&code, "").await;
     assert!(output.stdout.starts_with("denied"), "stdout {:?} stderr {:?}", output.stdout, output.stderr);
 }
@@ -80,7 +86,20 @@ async fn sandbox_environment_has_no_api_key() {
     assert!(!output.stdout.contains("CHUTES"), "{}", output.stdout);
     let via_helper = std::process::Command::new(env!("CARGO_BIN_EXE_af"))
         .env("CHUTES_API_KEY", "sk-must-not-leak")
-        .args(["sandbox-exec", "--dir", "/tmp", "--cpu-secs", "5", "--address-space", "536870912", "--processes", "32", "--file-size", "1000", "--"])
+        .args([
+            "sandbox-exec",
+            "--dir",
+            "/tmp",
+            "--cpu-secs",
+            "5",
+            "--address-space",
+            "536870912",
+            "--processes",
+            "32",
+            "--file-size",
+            "1000",
+            "--",
+        ])
         .arg(crate::support::sandbox_python())
         .args(["-c", "import os; print(os.environ.get('CHUTES_API_KEY'))"])
         .output()

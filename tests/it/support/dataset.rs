@@ -19,8 +19,11 @@ pub fn fixture_root() -> PathBuf {
 /// All fixture rows in task-id order (files sorted by key).
 pub fn fixture_rows() -> Vec<Value> {
     let folder = fixture_root().join("affine/datasets/satpalsr/rl-python");
-    let mut names: Vec<PathBuf> =
-        std::fs::read_dir(&folder).expect("fixture folder").map(|e| e.expect("entry").path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-"))).collect();
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&folder)
+        .expect("fixture folder")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("part-")))
+        .collect();
     names.sort();
     names.iter().flat_map(|path| serde_json::from_slice::<Vec<Value>>(&std::fs::read(path).expect("read")).expect("rows")).collect()
 }
