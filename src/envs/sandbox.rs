@@ -140,7 +140,11 @@ impl Sandbox {
         let script = dir.path().join("main.py");
         std::fs::write(&script, code).map_err(Error::Prepare)?;
         let sandbox_uid = if Uid::effective().is_root() {
-            let uid = SANDBOX_UID_BASE + NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % 10_000;
+            // One uid per run, distinct across processes too (each test binary and each `af`
+            // has its own counter), so one program's processes never count against another's
+            // RLIMIT_NPROC.
+            let slot = u64::from(std::process::id()) * 1024 + u64::from(NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % 1024);
+            let uid = SANDBOX_UID_BASE + u32::try_from(slot % 100_000_000).expect("below 1e8");
             for path in [dir.path(), script.as_path()] {
                 nix::unistd::chown(path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(uid))).map_err(|e| Error::Prepare(e.into()))?;
             }
