@@ -31,7 +31,11 @@ const PRIOR: (f64, f64) = (0.5, 0.5);
 /// The running executable cannot be located (it is the sandbox helper).
 pub fn affine_env(settings: &AffineEnvSettings, api_key: Option<crate::inference::ApiKey>) -> anyhow::Result<AffineEnv> {
     let helper: PathBuf = std::env::current_exe().context("failed to locate the af executable (the sandbox helper)")?;
-    let sandbox = Sandbox::new(helper, real_interpreter(&settings.python), Limits::default());
+    let python = real_interpreter(&settings.python);
+    if nix::unistd::Uid::effective().is_root() && python.starts_with("/root") {
+        tracing::warn!(python = %python.display(), "as root the sandbox runs programs as an unprivileged uid, which cannot read an interpreter under /root; use --python /usr/bin/python3");
+    }
+    let sandbox = Sandbox::new(helper, python, Limits::default());
     let dataset = Dataset::new(&settings.dataset, settings.source.clone(), Some(settings.cache_dir.clone()));
     Ok(AffineEnv::new(Arc::new(dataset), sandbox, api_key))
 }

@@ -155,7 +155,7 @@ pub struct TaskRequest<'a> {
 impl AffineEnv {
     /// Evaluates one task in-process and builds its R2 [`ResultRecord`](crate::model::ResultRecord)
     /// exactly as the validator would from a container: the reference payload (seed from the
-    /// task id), `extra` with `image` and `request`. An environment failure becomes a failed
+    /// task id), `extra` with `image` and `request`, the outer call deadline of the spec. An environment failure becomes a failed
     /// record whose error reads like the container's (`HTTP 500: {"detail": ...}`), so it
     /// classifies as a service error the same way.
     pub async fn evaluate_task(&self, task: &TaskRequest<'_>) -> crate::model::ResultRecord {
@@ -170,9 +170,11 @@ impl AffineEnv {
         }
         let started = Instant::now();
         let outcome = match serde_json::from_value::<EvaluateKwargs>(Value::Object(payload.clone())) {
-            Ok(kwargs) => match self.evaluate(kwargs).await {
-                Ok(result) => EvalOutcome::Answered(serde_json::to_value(result).unwrap_or(Value::Null)),
-                Err(error) => EvalOutcome::Failed(format!("HTTP 500: {}", json!({"detail": error.to_string()}))),
+            // The validator's outer deadline on the whole call (700 s for affine).
+            Ok(kwargs) => match tokio::time::timeout(Duration::from_secs(spec.call_deadline_secs), self.evaluate(kwargs)).await {
+                Ok(Ok(result)) => EvalOutcome::Answered(serde_json::to_value(result).unwrap_or(Value::Null)),
+                Ok(Err(error)) => EvalOutcome::Failed(format!("HTTP 500: {}", json!({"detail": error.to_string()}))),
+                Err(_) => EvalOutcome::Failed(format!("evaluate did not finish within {} s", spec.call_deadline_secs)),
             },
             Err(error) => EvalOutcome::Failed(format!("TypeError: {error}")),
         };

@@ -134,6 +134,16 @@ mod tests {
         assert_eq!(normalize("a  \nb\n\n"), "a\nb");
     }
 
+    #[tokio::test]
+    async fn ded_all_cases_of_unknown_type_score_zero_not_one() {
+        // No case is runnable, so the sandbox is never started.
+        let sandbox = Sandbox::new("/nonexistent/af".into(), "/nonexistent/python3".into(), sandbox::Limits::default());
+        let row = json!({"verification_info": {"test_cases": [{"type": "checker", "input": "1", "output": "1"}]}});
+        assert!(score("```python\nprint(1)\n```", &row, &sandbox).await.expect("no sandbox needed").abs() < f64::EPSILON);
+        let empty = json!({"verification_info": {"test_cases": []}});
+        assert!(score("print(1)", &empty, &sandbox).await.expect("no sandbox needed").abs() < f64::EPSILON);
+    }
+
     #[test]
     fn prompt_appends_the_hint() {
         use sha2::{Digest as _, Sha256};

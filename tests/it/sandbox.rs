@@ -20,6 +20,18 @@ async fn sandbox_plain_program_reads_stdin_and_prints() {
 }
 
 #[tokio::test]
+async fn sandbox_missing_interpreter_is_a_sandbox_error_not_program_output() {
+    let sandbox = affine::envs::sandbox::Sandbox::new(
+        env!("CARGO_BIN_EXE_af").into(),
+        "/nonexistent/python3".into(),
+        affine::envs::sandbox::Limits::default(),
+    );
+    let error =
+        tokio::time::timeout(Duration::from_secs(30), sandbox.run_python("print(1)", "")).await.expect("in time").expect_err("cannot exec");
+    assert!(matches!(error, affine::envs::sandbox::Error::Confine(ref message) if message.contains("/nonexistent/python3")), "{error:?}");
+}
+
+#[tokio::test]
 async fn sandbox_infinite_loop_is_stopped_by_the_cpu_limit() {
     let started = Instant::now();
     let output = run("while True:\n    pass", "").await;
