@@ -115,7 +115,9 @@ pub async fn score(response: &str, challenge: &AbdChallenge, sandbox: &Sandbox) 
     if !input_plausible(&challenge.program, &input) {
         return Ok(0.0);
     }
-    let run = program::execute(sandbox, &challenge.program, &format!("{input}\n")).await?;
+    // The reference adds the final newline only to a non-empty input.
+    let stdin = if input.is_empty() { String::new() } else { format!("{input}\n") };
+    let run = program::execute(sandbox, &challenge.program, &stdin).await?;
     if !run.stderr.is_empty() {
         return Ok(0.0);
     }

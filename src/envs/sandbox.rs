@@ -62,7 +62,8 @@ impl Default for Limits {
 /// What a run printed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Output {
-    /// Standard output (lossy UTF-8), with `\n…<truncated>` appended when capped.
+    /// Standard output (lossy UTF-8, universal newlines), with `\n…<truncated>` appended when
+    /// capped.
     pub stdout: String,
     /// Standard error (lossy UTF-8), with `\n[TIMEOUT]` appended after a wall-clock kill.
     pub stderr: String,
@@ -265,8 +266,10 @@ struct Capped {
 }
 
 impl Capped {
+    /// The stream as the reference's text-mode pipes delivered it: UTF-8 (lossy here) with
+    /// universal newlines (`\r\n` and `\r` read as `\n`).
     fn text(&self) -> String {
-        let mut text = String::from_utf8_lossy(&self.bytes).into_owned();
+        let mut text = String::from_utf8_lossy(&self.bytes).replace("\r\n", "\n").replace('\r', "\n");
         if self.overflowed {
             text.push_str("\n…<truncated>");
         }

@@ -13,8 +13,8 @@ async fn run(code: &str, stdin: &str) -> affine::envs::sandbox::Output {
 
 #[tokio::test]
 async fn sandbox_plain_program_reads_stdin_and_prints() {
-    let output = run("import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))", "1 2 3\n").await;
-    assert_eq!(output.stdout, "6\n");
+    let output = run("import sys\nprint(sum(int(x) for x in sys.stdin.read().split()))\nsys.stdout.write('a\\r\\nb\\rc')", "1 2 3\n").await;
+    assert_eq!(output.stdout, "6\na\nb\nc", "universal newlines, as the reference's text-mode pipes");
     assert_eq!(output.stderr, "");
     assert!(!output.timed_out && !output.truncated);
 }
