@@ -66,7 +66,8 @@ pub struct MethodsResponse {
 }
 
 /// Keyword arguments of the affine image's `evaluate` (spec §3.1), with its defaults.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `Debug` redacts `api_key`.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateKwargs {
     /// `sat`, `abd` or `ded`.
@@ -93,6 +94,21 @@ pub struct EvaluateKwargs {
     /// Task id; random when absent.
     #[serde(default)]
     pub task_id: Option<i64>,
+}
+
+impl std::fmt::Debug for EvaluateKwargs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EvaluateKwargs")
+            .field("task_type", &self.task_type)
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .field("timeout", &self.timeout)
+            .field("temperature", &self.temperature)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("seed", &self.seed)
+            .field("task_id", &self.task_id)
+            .finish()
+    }
 }
 
 /// The positional order of `evaluate`'s parameters, for `args` in a `/call`.
@@ -190,6 +206,10 @@ mod tests {
         dup.insert("task_type".into(), json!("abd"));
         assert!(EvaluateKwargs::from_call(&[json!("sat")], &dup).is_err());
         let positional = EvaluateKwargs::from_call(&[json!("ded"), json!("m")], &Map::new()).expect("positional");
+        let mut keyed = Map::new();
+        keyed.insert("api_key".into(), json!("sk-hidden"));
+        let keyed = EvaluateKwargs::from_call(&[], &keyed).expect("api_key");
+        assert!(!format!("{keyed:?}").contains("sk-hidden"));
         assert_eq!((positional.task_type.as_str(), positional.model.as_str()), ("ded", "m"));
     }
 
