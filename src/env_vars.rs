@@ -19,3 +19,27 @@ pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
 pub const AF_HUB_CONCURRENCY: &str = "AF_HUB_CONCURRENCY";
 /// Standard tracing filter; overrides `-v` when set.
 pub const RUST_LOG: &str = "RUST_LOG";
+/// Environment id for `af eval` (`--env`).
+pub const AF_ENV: &str = "AF_ENV";
+/// Model name for `af eval` (`--model`).
+pub const AF_MODEL: &str = "AF_MODEL";
+/// OpenAI-compatible base URL for `af eval` (`--base-url`).
+pub const AF_BASE_URL: &str = "AF_BASE_URL";
+/// Concurrent evaluations of `af eval` (`--concurrency`).
+pub const AF_CONCURRENCY: &str = "AF_CONCURRENCY";
+/// Model call timeout in seconds for `af eval` (`--timeout`).
+pub const AF_TIMEOUT: &str = "AF_TIMEOUT";
+/// Python interpreter for ABD/DED programs (`--python`).
+pub const AF_PYTHON: &str = "AF_PYTHON";
+/// Local dataset directory in the R2 layout (`--dataset-dir`).
+pub const AF_DATASET_DIR: &str = "AF_DATASET_DIR";
+/// Listen address of `af env serve` (`--host`).
+pub const AF_HOST: &str = "AF_HOST";
+/// Listen port of `af env serve` (`--port`).
+pub const AF_PORT: &str = "AF_PORT";
+/// The LLM bearer key, as the reference environment image read it (`--api-key`).
+pub const CHUTES_API_KEY: &str = "CHUTES_API_KEY";
+/// Public R2 base URL of the ABD/DED dataset, as the reference image read it (`--dataset-url`).
+pub const R2_PUBLIC_BASE: &str = "R2_PUBLIC_BASE";
+/// Dataset cache directory, as the reference image read it (`--dataset-cache`).
+pub const DATASET_CACHE_DIR: &str = "DATASET_CACHE_DIR";

@@ -38,6 +38,9 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitStatus::Usage;
         }
+        if let Some(envs_error) = cause.downcast_ref::<crate::envs::Error>() {
+            return if envs_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
         if let Some(store_error) = cause.downcast_ref::<store::Error>() {
             return if store_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }
@@ -48,7 +51,7 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
                 _ => ExitStatus::Failure,
             };
         }
-        if let Some(chutes_error) = cause.downcast_ref::<inference::Error>() {
+        if let Some(chutes_error) = cause.downcast_ref::<inference::chutes::Error>() {
             return if chutes_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }
     }
@@ -82,7 +85,7 @@ fn hub_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
 }
 
 fn chutes_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    match cause.downcast_ref::<inference::Error>()?.status()? {
+    match cause.downcast_ref::<inference::chutes::Error>()?.status()? {
         401 => Some("check CHUTES_API_KEY (a cpk_ key) or the hotkey registered with Chutes"),
         402 => Some("accept the deployment fee or top up the Chutes account"),
         429 => Some("Chutes is rate limiting (at most 24 chute deploys per day); try again later"),
@@ -137,14 +140,14 @@ mod tests {
         let corrupt = anyhow::Error::new(hub::Error::Integrity { path: "f".into(), expected: "a".into(), actual: "b".into() });
         assert_eq!(classify(&corrupt), ExitStatus::Failure);
         assert_eq!(classify(&anyhow::Error::new(hub::Error::Cancelled)), ExitStatus::Interrupted);
-        let fee = anyhow::Error::new(inference::Error::Api {
+        let fee = anyhow::Error::new(inference::chutes::Error::Api {
             endpoint: "POST /chutes/".into(),
             status: 402,
-            detail: inference::Detail(serde_json::json!("DEPLOYMENT FEE NOTICE")),
+            detail: inference::chutes::Detail(serde_json::json!("DEPLOYMENT FEE NOTICE")),
         });
         assert_eq!(classify(&fee), ExitStatus::Failure);
         assert!(render(&fee).contains("hint: accept the deployment fee"));
-        assert_eq!(classify(&anyhow::Error::new(inference::Error::InvalidDeploy("x".into()))), ExitStatus::Usage);
+        assert_eq!(classify(&anyhow::Error::new(inference::chutes::Error::InvalidDeploy("x".into()))), ExitStatus::Usage);
     }
 
     #[test]

@@ -11,7 +11,9 @@
 //! - [`error`]: exit codes and error rendering.
 //! - [`output`]: the only code that writes results to stdout (tables, JSON, progress).
 //! - [`model`]: wire types (result records) and the lenient compact reader the scorer uses.
-//! - [`envs`]: the environment registry (ids, task ranges, score ranges).
+//! - [`envs`]: the environment registry, the Affinetes protocol types, the native SAT/ABD/DED
+//!   environment and its program sandbox, and the `function_based` server.
+//! - [`inference`]: the OpenAI-compatible chat client (no retries; errors keep their codes).
 //! - [`store`]: the result-store key layout, replay directories, streaming shard reads.
 //! - [`scoring`]: pure scoring (aggregation, Beta intervals, Pareto dominance, weights); no I/O.
 //! - [`summary`]: the validator summary table and its JSON document.

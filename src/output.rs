@@ -60,6 +60,24 @@ impl Printer {
     }
 }
 
+impl Printer {
+    /// A progress bar over `total` items, hidden when progress is not shown.
+    #[must_use]
+    pub fn count_progress(&self, total: u64, message: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({elapsed}, {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(message.to_owned());
+        bar
+    }
+}
+
 /// Renders rows as a plain aligned table (like Python's `tabulate(..., "plain")`): numbers are
 /// right-aligned, text left-aligned, columns separated by two spaces.
 #[must_use]

@@ -8,9 +8,12 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use crate::cli::{GlobalArgs, HubDownloadArgs, LogFormat, WeightsArgs};
+use crate::cli::{AffineEnvArgs, EnvServeArgs, EvalArgs, GlobalArgs, HubDownloadArgs, LogFormat, WeightsArgs};
 use crate::env_vars;
+use crate::envs::EnvSpec;
+use crate::envs::dataset::{DEFAULT_DATASET, DEFAULT_PUBLIC_BASE, DatasetSource};
 use crate::hub::{DEFAULT_ENDPOINT, HubConfig, SnapshotOptions};
+use crate::inference::ApiKey;
 use crate::secret::Secret;
 
 /// A configuration problem the user must fix (exit code 2).
@@ -79,6 +82,181 @@ impl WeightsSettings {
     }
 }
 
+/// Where ABD/DED rows come from and which interpreter runs programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffineEnvSettings {
+    /// Dataset name.
+    pub dataset: String,
+    /// Bucket URL or local directory.
+    pub source: DatasetSource,
+    /// Download cache directory.
+    pub cache_dir: PathBuf,
+    /// Absolute path of the Python interpreter.
+    pub python: PathBuf,
+}
+
+impl AffineEnvSettings {
+    /// Resolves the dataset source (directory wins over URL) and finds the interpreter on
+    /// `PATH` (the sandbox runs it with an empty environment, so it needs a full path).
+    ///
+    /// # Errors
+    /// An interpreter that cannot be found, or a dataset URL that is not http(s).
+    pub fn resolve(args: &AffineEnvArgs) -> Result<Self, ConfigError> {
+        let source = match (&args.dataset_dir, &args.dataset_url) {
+            (Some(dir), _) => DatasetSource::Dir(dir.clone()),
+            (None, Some(url)) if url.starts_with("http://") || url.starts_with("https://") => DatasetSource::Http(url.clone()),
+            (None, Some(url)) => return Err(ConfigError(format!("--dataset-url must be an http(s) URL, got {url}"))),
+            (None, None) => DatasetSource::Http(DEFAULT_PUBLIC_BASE.to_owned()),
+        };
+        let python = find_program(&args.python).ok_or_else(|| {
+            ConfigError(format!("python interpreter {} not found (set --python or {})", args.python, env_vars::AF_PYTHON))
+        })?;
+        let cache_dir = args.dataset_cache.clone().unwrap_or_else(|| std::env::temp_dir().join("af-dataset-cache"));
+        Ok(Self { dataset: DEFAULT_DATASET.to_owned(), source, cache_dir, python })
+    }
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(name);
+    if path.components().count() > 1 {
+        return path.is_file().then(|| std::path::absolute(&path).unwrap_or(path));
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
+}
+
+/// Which task ids `af eval` runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskSelection {
+    /// These ids, in order.
+    Ids(Vec<u64>),
+    /// This many distinct random ids of the environment's range.
+    Samples(u64),
+}
+
+impl TaskSelection {
+    /// Parses `--task-id` (`7` or the half-open `0..20`) or `--samples`, checked against `spec`.
+    ///
+    /// # Errors
+    /// Unparsable text, an empty range, ids outside the environment's range, or zero samples.
+    pub fn resolve(task_id: Option<&str>, samples: Option<u64>, spec: &EnvSpec) -> Result<Self, ConfigError> {
+        let bad = |text: &str| ConfigError(format!("--task-id takes an id (7) or a half-open range (0..20), got {text}"));
+        let Some(text) = task_id else {
+            let count = samples.unwrap_or(10);
+            if count == 0 || count > spec.dataset_size() {
+                return Err(ConfigError(format!("--samples must be between 1 and {} for {}", spec.dataset_size(), spec.id)));
+            }
+            return Ok(Self::Samples(count));
+        };
+        let ids: Vec<u64> = match text.split_once("..") {
+            Some((start, end)) => {
+                let start: u64 = start.trim().parse().map_err(|_| bad(text))?;
+                let end: u64 = end.trim().parse().map_err(|_| bad(text))?;
+                if end <= start {
+                    return Err(ConfigError(format!("--task-id range {text} is empty")));
+                }
+                (start..end).collect()
+            }
+            None => vec![text.trim().parse().map_err(|_| bad(text))?],
+        };
+        if let Some(outside) = ids.iter().find(|id| !spec.contains_task(**id)) {
+            return Err(ConfigError(format!("task id {outside} is outside {} [{}, {})", spec.id, spec.task_start, spec.task_end)));
+        }
+        Ok(Self::Ids(ids))
+    }
+}
+
+/// `af eval` after validation.
+#[derive(Debug, Clone)]
+pub struct EvalSettings {
+    /// The environment.
+    pub spec: &'static EnvSpec,
+    /// Model name.
+    pub model: String,
+    /// Endpoint base URL.
+    pub base_url: String,
+    /// Bearer key.
+    pub api_key: Option<ApiKey>,
+    /// Which tasks.
+    pub tasks: TaskSelection,
+    /// Parallel evaluations (>= 1).
+    pub concurrency: usize,
+    /// Model call timeout in seconds.
+    pub timeout_secs: f64,
+    /// JSON output.
+    pub json: bool,
+    /// Dataset and interpreter.
+    pub affine: AffineEnvSettings,
+}
+
+impl EvalSettings {
+    /// Validates `af eval` arguments.
+    ///
+    /// # Errors
+    /// An unknown or unsupported environment, bad task ids, zero concurrency, a bad timeout or
+    /// URL, or a missing interpreter.
+    pub fn resolve(args: &EvalArgs) -> Result<Self, ConfigError> {
+        let spec = crate::envs::env_spec(&args.env).ok_or_else(|| ConfigError(format!("unknown environment {}", args.env)))?;
+        if spec.task_type().is_none() {
+            return Err(ConfigError(format!(
+                "af eval runs affine:sat, affine:abd and affine:ded in-process; {} needs its container and is not supported yet",
+                spec.id
+            )));
+        }
+        if !(args.base_url.starts_with("http://") || args.base_url.starts_with("https://")) {
+            return Err(ConfigError(format!("--base-url must be an http(s) URL, got {}", args.base_url)));
+        }
+        if args.concurrency == 0 {
+            return Err(ConfigError("--concurrency must be at least 1".to_owned()));
+        }
+        #[expect(clippy::cast_precision_loss, reason = "a timeout of a few hundred seconds")]
+        let timeout_secs = args.timeout.unwrap_or(spec.timeout_secs as f64);
+        if !(timeout_secs.is_finite() && timeout_secs > 0.0) {
+            return Err(ConfigError("--timeout must be a positive number of seconds".to_owned()));
+        }
+        Ok(Self {
+            spec,
+            model: args.model.clone(),
+            base_url: args.base_url.clone(),
+            api_key: args.api_key.clone(),
+            tasks: TaskSelection::resolve(args.task_id.as_deref(), args.samples, spec)?,
+            concurrency: args.concurrency,
+            timeout_secs,
+            json: args.json,
+            affine: AffineEnvSettings::resolve(&args.affine)?,
+        })
+    }
+}
+
+/// `af env serve` after validation.
+#[derive(Debug, Clone)]
+pub struct EnvServeSettings {
+    /// Address to bind.
+    pub bind: std::net::SocketAddr,
+    /// Default LLM key.
+    pub api_key: Option<ApiKey>,
+    /// Dataset and interpreter.
+    pub affine: AffineEnvSettings,
+}
+
+impl EnvServeSettings {
+    /// Validates `af env serve` arguments.
+    ///
+    /// # Errors
+    /// An environment other than `affine`, an unparsable host, or a missing interpreter.
+    pub fn resolve(args: &EnvServeArgs) -> Result<Self, ConfigError> {
+        if args.env != "affine" {
+            return Err(ConfigError(format!("af env serve serves the affine environment (SAT, ABD, DED); got --env {}", args.env)));
+        }
+        let ip: std::net::IpAddr =
+            args.host.parse().map_err(|_| ConfigError(format!("--host must be an IP address, got {}", args.host)))?;
+        Ok(Self {
+            bind: std::net::SocketAddr::new(ip, args.port),
+            api_key: args.api_key.clone(),
+            affine: AffineEnvSettings::resolve(&args.affine)?,
+        })
+    }
+}
+
 /// `af hub download` after validation.
 #[derive(Debug, Clone)]
 pub struct HubDownloadSettings {
@@ -136,6 +314,28 @@ impl HubDownloadSettings {
 mod tests {
     use super::*;
 
+    #[test]
+    fn task_selection_parses_ids_ranges_and_checks_bounds() {
+        let sat = crate::envs::env_spec("affine:sat").expect("sat");
+        assert_eq!(TaskSelection::resolve(Some("7"), None, sat).expect("id"), TaskSelection::Ids(vec![7]));
+        assert_eq!(TaskSelection::resolve(Some("2..5"), None, sat).expect("range"), TaskSelection::Ids(vec![2, 3, 4]));
+        assert!(TaskSelection::resolve(Some("5..5"), None, sat).is_err());
+        assert!(TaskSelection::resolve(Some("499..501"), None, sat).is_err());
+        assert!(TaskSelection::resolve(Some("x"), None, sat).is_err());
+        assert_eq!(TaskSelection::resolve(None, None, sat).expect("default"), TaskSelection::Samples(10));
+        assert!(TaskSelection::resolve(None, Some(0), sat).is_err());
+    }
+
+    #[test]
+    fn weights_settings_reject_zero_threads_and_default_to_cores() {
+        let args = WeightsArgs { replay: Some("d".into()), json: true, parse_threads: Some(0) };
+        assert!(WeightsSettings::resolve(&args).is_err());
+        let args = WeightsArgs { replay: Some("d".into()), json: false, parse_threads: None };
+        let settings = WeightsSettings::resolve(&args).expect("valid");
+        assert!(settings.parse_threads.get() >= 1);
+        assert_eq!(settings.replay_dir, PathBuf::from("d"));
+    }
+
     fn hub_args() -> HubDownloadArgs {
         HubDownloadArgs {
             repo: "o/affine-m".into(),
@@ -165,15 +365,5 @@ mod tests {
         ] {
             assert!(HubDownloadSettings::resolve(&bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn weights_settings_reject_zero_threads_and_default_to_cores() {
-        let args = WeightsArgs { replay: Some("d".into()), json: true, parse_threads: Some(0) };
-        assert!(WeightsSettings::resolve(&args).is_err());
-        let args = WeightsArgs { replay: Some("d".into()), json: false, parse_threads: None };
-        let settings = WeightsSettings::resolve(&args).expect("valid");
-        assert!(settings.parse_threads.get() >= 1);
-        assert_eq!(settings.replay_dir, PathBuf::from("d"));
     }
 }

@@ -1,6 +1,9 @@
 //! One module per subcommand: each resolves its settings and wires the library modules.
 
+pub mod env;
+pub mod eval;
 pub mod hub;
+pub mod sandbox_exec;
 pub mod weights;
 
 use tokio_util::sync::CancellationToken;
@@ -17,5 +20,8 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
     match command {
         Command::Weights(args) => weights::run(&args, printer, token).await,
         Command::Hub(command) => hub::run(command, printer, token).await,
+        Command::Eval(args) => eval::run(&args, printer, token).await,
+        Command::Env(args) => env::run(&args, printer, token).await,
+        Command::SandboxExec(args) => sandbox_exec::run(&args),
     }
 }

@@ -1,8 +1,48 @@
-//! Evaluation environments: the registry of the environments validators score.
+//! Evaluation environments: the registry of the environments validators score, the Affinetes
+//! protocol types, and the native SAT/ABD/DED environment with its program sandbox.
 //!
-//! Later parts add the Affinetes protocol client, the Docker and URL backends and the native
-//! SAT/ABD/DED server; the registry is the one place that knows which environments exist.
+//! - [`registry`]: ids, images, ranges, payloads, result construction, error classes.
+//! - [`protocol`]: the Affinetes HTTP bodies (server and client side).
+//! - [`affine`]: `evaluate` for SAT, ABD and DED, in-process.
+//! - [`sat`], [`abd`], [`ded`]: generation and scoring of each task; [`mt`] is `CPython`'s RNG.
+//! - [`dataset`]: the ABD/DED dataset in the R2 layout.
+//! - [`sandbox`], [`program`]: confined execution of model-written programs.
+//! - [`server`]: the `function_based` HTTP server (`af env serve`).
 
+pub mod abd;
+pub mod affine;
+pub mod dataset;
+pub mod ded;
+pub mod mt;
+pub mod program;
+pub mod protocol;
+pub mod pytext;
 pub mod registry;
+pub mod sandbox;
+pub mod sat;
+pub mod server;
 
 pub use registry::{ENVIRONMENTS, EnvSpec, env_index, env_spec};
+
+/// Failures of an `evaluate` call that are the environment's, not the model's (the
+/// reference answers them with HTTP 500).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `task_type` is not sat, abd or ded.
+    #[error("Unknown task: {0}. Available: ['sat', 'abd', 'ded']")]
+    UnknownTask(String),
+    /// The dataset could not provide the row.
+    #[error(transparent)]
+    Dataset(#[from] dataset::Error),
+    /// The sandbox could not run a program.
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::Error),
+}
+
+impl Error {
+    /// Whether the caller asked for something that does not exist (bad task type or id).
+    #[must_use]
+    pub fn is_user_input(&self) -> bool {
+        matches!(self, Self::UnknownTask(_) | Self::Dataset(dataset::Error::OutOfRange { .. }))
+    }
+}

@@ -16,7 +16,7 @@ use reqwest::{Method, Url};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::error::{Detail, Error};
+pub use super::chutes_error::{Detail, Error};
 use crate::secret::Secret;
 
 /// The public management API.

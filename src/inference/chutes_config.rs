@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::chutes::{HotkeyAuth, SignMessage};
-use super::error::Error;
+use super::chutes_error::Error;
 use crate::secret::Secret;
 
 /// What `config.ini` says about the Chutes account.

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use affine::inference::Error;
+use affine::inference::chutes::Error;
 use affine::inference::chutes::{
     ChutesAuth, ChutesClient, ChutesConfig, DeploySettings, HotkeyAuth, ListQuery, chute_id, deploy_request, signing_message,
 };

@@ -2,7 +2,10 @@
 
 mod chutes;
 mod cli;
+mod envs;
+mod eval_cli;
 mod golden;
 mod hub;
 mod hub_cli;
+mod sandbox;
 mod support;

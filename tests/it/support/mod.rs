@@ -28,3 +28,20 @@ pub fn af() -> std::process::Command {
     command.env_clear().env("AF_NO_DOTENV", "1").env("PATH", std::env::var_os("PATH").unwrap_or_default());
     command
 }
+
+pub mod dataset;
+pub mod openai;
+
+/// A system Python for sandboxed programs: `AF_TEST_SANDBOX_PYTHON`, else `/usr/bin/python3`.
+/// (Not the venv: when tests run as root the sandbox drops to an unprivileged uid, which cannot
+/// read an interpreter under `/root`.)
+pub fn sandbox_python() -> PathBuf {
+    let candidate = std::env::var_os("AF_TEST_SANDBOX_PYTHON").map_or_else(|| PathBuf::from("/usr/bin/python3"), PathBuf::from);
+    assert!(candidate.is_file(), "no python at {} (set AF_TEST_SANDBOX_PYTHON)", candidate.display());
+    candidate
+}
+
+/// A sandbox that runs `sandbox_python()` through the built `af` binary.
+pub fn sandbox() -> affine::envs::sandbox::Sandbox {
+    affine::envs::sandbox::Sandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_af")), sandbox_python(), affine::envs::sandbox::Limits::default())
+}

@@ -1,0 +1,174 @@
+//! `af eval`: evaluate an OpenAI-compatible endpoint on SAT, ABD or DED, in-process.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::EvalArgs;
+use crate::envs::affine::{AffineEnv, TaskRequest};
+use crate::envs::dataset::Dataset;
+use crate::envs::registry::{ErrorClass, classify_error};
+use crate::envs::sandbox::{Limits, Sandbox};
+use crate::error::ExitStatus;
+use crate::model::ResultRecord;
+use crate::output::{Printer, plain_table};
+use crate::scoring::beta::beta_interval;
+use crate::settings::{AffineEnvSettings, EvalSettings, TaskSelection};
+
+/// Confidence of the interval printed under the table.
+const CONFIDENCE: f64 = 0.9;
+/// Jeffreys prior, as the scorer uses.
+const PRIOR: (f64, f64) = (0.5, 0.5);
+
+/// Builds the in-process affine environment from resolved settings.
+///
+/// # Errors
+/// The running executable cannot be located (it is the sandbox helper).
+pub fn affine_env(settings: &AffineEnvSettings, api_key: Option<crate::inference::ApiKey>) -> anyhow::Result<AffineEnv> {
+    let helper: PathBuf = std::env::current_exe().context("failed to locate the af executable (the sandbox helper)")?;
+    let python = real_interpreter(&settings.python);
+    if nix::unistd::Uid::effective().is_root() && python.starts_with("/root") {
+        tracing::warn!(python = %python.display(), "as root the sandbox runs programs as an unprivileged uid, which cannot read an interpreter under /root; use --python /usr/bin/python3");
+    }
+    let sandbox = Sandbox::new(helper, python, Limits::default());
+    let dataset = Dataset::new(&settings.dataset, settings.source.clone(), Some(settings.cache_dir.clone()));
+    Ok(AffineEnv::new(Arc::new(dataset), sandbox, api_key))
+}
+
+/// The interpreter's own path (`sys.executable`), so launcher shims such as pyenv's, which
+/// need environment variables the sandbox clears, are bypassed.
+fn real_interpreter(python: &std::path::Path) -> PathBuf {
+    let asked = std::process::Command::new(python).args(["-c", "import sys; print(sys.executable)"]).output();
+    match asked {
+        Ok(output) if output.status.success() => {
+            let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+            if path.is_file() { path } else { python.to_path_buf() }
+        }
+        _ => python.to_path_buf(),
+    }
+}
+
+/// Runs `af eval`.
+///
+/// # Errors
+/// Bad arguments, or stdout failing. Failed evaluations are results, not errors.
+///
+/// # Cancellation
+/// A signal stops scheduling, abandons evaluations in flight and returns
+/// [`ExitStatus::Interrupted`].
+pub async fn run(args: &EvalArgs, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
+    let settings = EvalSettings::resolve(args)?;
+    let env = Arc::new(affine_env(&settings.affine, settings.api_key.clone())?);
+    let task_ids = match &settings.tasks {
+        TaskSelection::Ids(ids) => ids.clone(),
+        TaskSelection::Samples(count) => random_ids(settings.spec.task_start, settings.spec.task_end, *count),
+    };
+    let bar = printer.count_progress(task_ids.len() as u64, settings.spec.id);
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
+    let mut tasks = JoinSet::new();
+    for (position, task_id) in task_ids.iter().copied().enumerate() {
+        let env = Arc::clone(&env);
+        let semaphore = Arc::clone(&semaphore);
+        let (spec, model, base_url, timeout_secs) =
+            (settings.spec, settings.model.clone(), settings.base_url.clone(), settings.timeout_secs);
+        tasks.spawn(async move {
+            let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
+            let request = TaskRequest { spec, model: &model, base_url: &base_url, task_id, timeout_secs };
+            (position, env.evaluate_task(&request).await)
+        });
+    }
+    let mut records: Vec<Option<ResultRecord>> = vec![None; task_ids.len()];
+    loop {
+        tokio::select! {
+            biased;
+            () = token.cancelled() => {
+                tasks.abort_all();
+                bar.abandon();
+                return Ok(ExitStatus::Interrupted);
+            }
+            joined = tasks.join_next() => {
+                let Some(joined) = joined else { break };
+                let (position, record) = joined.context("evaluation task failed")?;
+                tracing::info!(env = %record.env, task_id = ?record.task_id, score = record.score, "evaluated");
+                records[position] = Some(record);
+                bar.inc(1);
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let records: Vec<ResultRecord> = records.into_iter().flatten().collect();
+    if settings.json {
+        printer.json(&records).context("failed to write to stdout")?;
+    } else {
+        printer.raw(&render(&settings, &records)).context("failed to write to stdout")?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn random_ids(start: u64, end: u64, count: u64) -> Vec<u64> {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut chosen = HashSet::new();
+    let mut ids = Vec::new();
+    let mut counter = 0u64;
+    while (ids.len() as u64) < count {
+        let mut hasher = state.build_hasher();
+        hasher.write_u64(counter);
+        counter += 1;
+        let id = start + hasher.finish() % (end - start);
+        if chosen.insert(id) {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    ids
+}
+
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > 60 { format!("{}…", line.chars().take(59).collect::<String>()) } else { line.to_owned() }
+}
+
+fn render(settings: &EvalSettings, records: &[ResultRecord]) -> String {
+    let header: Vec<String> = ["task_id", "score", "latency_s", "class", "error"].iter().map(|s| (*s).to_owned()).collect();
+    let rows: Vec<Vec<String>> = records
+        .iter()
+        .map(|record| {
+            let class = match classify_error(record.error.as_deref()) {
+                ErrorClass::None => "ok",
+                ErrorClass::Service => "service",
+                ErrorClass::Model => "model",
+            };
+            vec![
+                record.task_id.map_or_else(String::new, |id| id.to_string()),
+                format!("{:.1}", record.score),
+                format!("{:.2}", record.latency_seconds),
+                class.to_owned(),
+                record.error.as_deref().map(short).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut text = format!("{} on {} ({})\n", settings.spec.id, settings.model, settings.base_url);
+    text.push_str(&plain_table(&header, &rows));
+    let scored: Vec<&ResultRecord> = records.iter().filter(|r| classify_error(r.error.as_deref()) != ErrorClass::Service).collect();
+    let dropped = records.len() - scored.len();
+    let sum: f64 = scored.iter().map(|r| settings.spec.normalise_score(r.score)).sum();
+    let count = u32::try_from(scored.len()).unwrap_or(u32::MAX);
+    if count == 0 {
+        let _ = writeln!(text, "\nno scored samples ({dropped} service errors dropped)");
+    } else {
+        let (lower, upper) = beta_interval(sum, count, PRIOR, CONFIDENCE);
+        let mean = sum / f64::from(count);
+        let _ = writeln!(
+            text,
+            "\nmean {mean:.4} over {count} samples, {:.0}% interval [{lower:.4}, {upper:.4}]; {dropped} service errors dropped",
+            CONFIDENCE * 100.0
+        );
+    }
+    text
+}

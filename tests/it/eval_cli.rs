@@ -1,0 +1,139 @@
+//! `af eval` and `af env serve` as built binaries against local servers.
+
+use std::io::BufRead as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::dataset::{fixture_root, fixture_rows};
+use crate::support::openai::{Miner, OpenAiServer};
+use crate::support::{af, sandbox_python};
+
+const LIMIT: Duration = Duration::from_secs(240);
+
+async fn run_af(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || af().args(&args).output().expect("run af")).await.expect("join")
+}
+
+fn eval_args(env: &str, base_url: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["eval", "--env", env, "--model", "test/model", "--base-url", base_url, "--python"].iter().map(|s| (*s).to_owned()).collect();
+    args.push(sandbox_python().display().to_string());
+    args.push("--dataset-dir".into());
+    args.push(fixture_root().display().to_string());
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+#[tokio::test]
+async fn cli_eval_sat_oracle_prints_table_with_mean_and_interval() {
+    tokio::time::timeout(LIMIT, async {
+        let miner = OpenAiServer::start(Miner::Oracle(Arc::new(fixture_rows()))).await;
+        let output = run_af(eval_args("affine:sat", &miner.base_url, &["--task-id", "0..20", "--concurrency", "4"])).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.lines().next().is_some_and(|l| l.starts_with("affine:sat on test/model")), "{stdout}");
+        assert_eq!(stdout.lines().filter(|l| l.trim_end().contains("1.0") && l.contains(" ok")).count(), 20, "{stdout}");
+        assert!(stdout.contains("mean 1.0000 over 20 samples, 90% interval ["), "{stdout}");
+        assert_eq!(miner.requests().len(), 20);
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn cli_eval_json_prints_r2_records_for_abd_and_ded() {
+    tokio::time::timeout(LIMIT, async {
+        let miner = OpenAiServer::start(Miner::Oracle(Arc::new(fixture_rows()))).await;
+        for env in ["affine:abd", "affine:ded"] {
+            let output = run_af(eval_args(env, &miner.base_url, &["--task-id", "24..32", "--json"])).await;
+            assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+            let records: Vec<Value> = serde_json::from_slice(&output.stdout).expect("json array");
+            assert_eq!(records.len(), 8);
+            for (record, task_id) in records.iter().zip(24..) {
+                for field in [
+                    "version",
+                    "signature",
+                    "hotkey",
+                    "miner",
+                    "env",
+                    "score",
+                    "latency_seconds",
+                    "success",
+                    "error",
+                    "task_id",
+                    "extra",
+                    "timestamp",
+                ] {
+                    assert!(record.get(field).is_some(), "missing {field}");
+                }
+                assert_eq!(record["env"], json!(env));
+                assert_eq!(record["task_id"], json!(task_id));
+                assert_eq!(record["score"], json!(1.0), "{env} {task_id}: {}", record["error"]);
+                assert_eq!(record["extra"]["request"]["model"], json!("test/model"));
+            }
+        }
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn cli_eval_rejects_bad_input_with_exit_2() {
+    tokio::time::timeout(LIMIT, async {
+        for (extra, env, message) in [
+            (vec!["--task-id", "5..5"], "affine:sat", "is empty"),
+            (vec!["--task-id", "600"], "affine:sat", "outside affine:sat"),
+            (vec![], "agentgym:webshop", "needs its container"),
+            (vec![], "nope", "unknown environment nope"),
+            (vec!["--concurrency", "0"], "affine:sat", "--concurrency"),
+        ] {
+            let output = run_af(eval_args(env, "http://127.0.0.1:9/v1", &extra)).await;
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{stderr}");
+            assert!(stderr.starts_with("error: ") && stderr.contains(message), "{stderr}");
+        }
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn cli_env_serve_answers_a_call_and_stops_on_sigterm() {
+    tokio::time::timeout(LIMIT, async {
+        let miner = OpenAiServer::start(Miner::Oracle(Arc::new(fixture_rows()))).await;
+        let mut child = af()
+            .args(["-v", "env", "serve", "--env", "affine", "--host", "127.0.0.1", "--port", "0", "--python"])
+            .arg(sandbox_python())
+            .arg("--dataset-dir")
+            .arg(fixture_root())
+            .env("CHUTES_API_KEY", "sk-from-env")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn af env serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let address = tokio::task::spawn_blocking(move || {
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            let line = lines.find_map(|line| line.ok().filter(|l| l.contains("address="))).expect("address log line");
+            std::thread::spawn(move || lines.for_each(drop));
+            line.split("address=").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("address").to_owned()
+        })
+        .await
+        .expect("join");
+        let client = reqwest::Client::new();
+        let body = json!({"method": "evaluate", "kwargs": {"task_type": "ded", "task_id": 3, "model": "m", "base_url": miner.base_url, "temperature": 0}});
+        let response = client.post(format!("http://{address}/call")).json(&body).send().await.expect("call");
+        assert_eq!(response.status().as_u16(), 200);
+        let reply: Value = response.json().await.expect("json");
+        assert_eq!(reply["status"], json!("success"));
+        assert_eq!(reply["result"]["score"], json!(1.0), "{reply}");
+        assert_eq!(miner.requests()[0].0.as_deref(), Some("Bearer sk-from-env"));
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        let status = tokio::task::spawn_blocking(move || child.wait().expect("wait")).await.expect("join");
+        assert_eq!(status.code(), Some(0));
+    })
+    .await
+    .expect("in time");
+}
