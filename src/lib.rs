@@ -12,7 +12,9 @@
 //! - [`output`]: the only code that writes results to stdout (tables, JSON, progress).
 //! - [`model`]: wire types (result records) and the lenient compact reader the scorer uses.
 //! - [`envs`]: the environment registry (ids, task ranges, score ranges).
-//! - [`store`]: the result-store key layout, replay directories, streaming shard reads.
+//! - [`store`]: the result store (S3/R2, public HTTP, local folder): key layout, lossless
+//!   compare-and-swap writes, streamed and cached dataset reads, summaries, replay directories.
+//! - [`secret`]: a redacting wrapper for keys and passwords.
 //! - [`scoring`]: pure scoring (aggregation, Beta intervals, Pareto dominance, weights); no I/O.
 //! - [`summary`]: the validator summary table and its JSON document.
 //! - [`replay`]: an offline scoring pass over a replay directory.
@@ -29,6 +31,7 @@ pub mod model;
 pub mod output;
 pub mod replay;
 pub mod scoring;
+pub mod secret;
 pub mod settings;
 pub mod shutdown;
 pub mod store;

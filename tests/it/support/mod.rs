@@ -1,5 +1,8 @@
 //! Shared helpers for the integration tests.
 
+pub mod http;
+pub mod moto;
+
 use std::path::{Path, PathBuf};
 
 /// `../shared` beside the repository (the steering folder CI places next to the clone).
