@@ -2,7 +2,7 @@
 //!
 //! Writes a synthetic window (1,000,000 result records in 250 shards spread over the 40,000
 //! block tail) to a temporary folder, serves it with the test suite's local HTTP server on
-//! 127.0.0.1 (the public-bucket wire: `GET /{key}` with ETag), and times `score_store`: index
+//! 127.0.0.1 (the public-bucket wire: `GET /{key}` with an `ETag`), and times `score_store`: index
 //! read, ordered downloads with bounded concurrency, streaming parse into the scorer. Prints
 //! the figures; nothing is asserted. Run with `cargo bench --bench dataset` (env
 //! `AF_BENCH_RECORDS` changes the record count).
@@ -74,6 +74,7 @@ fn write_window(root: &std::path::Path, records: u64, block: u64) -> (Vec<String
     (keys, bytes)
 }
 
+#[expect(clippy::print_stdout, reason = "a bench prints its figures")]
 fn main() {
     let records: u64 = std::env::var("AF_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let block = 7_000_000;

@@ -60,10 +60,10 @@ pub struct StoreArgs {
     /// R2 bucket name
     #[arg(long, value_name = "NAME", env = env_vars::R2_FOLDER)]
     pub r2_folder: Option<String>,
-    /// Cloudflare account id of the R2 endpoint (named R2_BUCKET_ID by the original)
+    /// Cloudflare account id of the R2 endpoint (the original calls it the bucket id)
     #[arg(long, value_name = "ID", env = env_vars::R2_BUCKET_ID)]
     pub r2_bucket_id: Option<String>,
-    /// Alias of R2_BUCKET_ID
+    /// Alias of --r2-bucket-id
     #[arg(long, value_name = "ID", env = env_vars::R2_ACCOUNT_ID, hide = true)]
     pub r2_account_id: Option<String>,
     /// Explicit S3 endpoint URL (path-style addressing), instead of the R2 account endpoint

@@ -1,7 +1,7 @@
 //! The S3/R2 backend: one long-lived `aws-sdk-s3` client with static credentials, region
 //! `auto`, path-style addressing for explicit endpoints, and checksums only when required
 //! (R2 rejects some of the SDK's default checksum headers). The SDK's own retries are off:
-//! [`crate::store::retry`] is the one place that retries.
+//! [`mod@crate::store::retry`] is the one place that retries.
 
 use std::time::Duration;
 

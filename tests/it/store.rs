@@ -94,7 +94,14 @@ async fn s3_concurrent_writers_lose_no_record_and_no_index_key() {
                 let mut previous: Option<Value> = None;
                 for batch in 0..BATCHES {
                     let mut records: Vec<Value> = (0..PER_BATCH)
-                        .map(|j| record(&validator, &format!("5Miner{writer}"), writer * 1000 + batch * 10 + j, 1.7e9 + writer as f64))
+                        .map(|j| {
+                            record(
+                                &validator,
+                                &format!("5Miner{writer}"),
+                                writer * 1000 + batch * 10 + j,
+                                1.7e9 + f64::from(u32::try_from(writer).expect("small")),
+                            )
+                        })
                         .collect();
                     records.extend(previous.take());
                     previous = records.first().cloned();
@@ -313,7 +320,7 @@ fn public_store(url: &str, cache: Option<&Path>) -> Store {
 
 /// The public bucket over HTTP: throttling with Retry-After, a 500, a truncated body, a key
 /// listed but missing and a shard that is not JSON are all handled; the cache is revalidated
-/// by ETag and a corrupt cache file is replaced.
+/// by `ETag` and a corrupt cache file is replaced.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_http_reads_survive_faults_and_revalidate_the_cache() {
     let (_temp, case) = unpack_scorer_case("copycat-later-loses");

@@ -1,4 +1,4 @@
-//! moto's S3 server (PyPI `moto[server]`, installed into the CI venv by `.ci/setup`), started
+//! The S3 server of `moto` (the Python package `moto[server]`, installed into the CI venv by `.ci/setup`), started
 //! per test on 127.0.0.1 and served one request at a time (Werkzeug `threaded=False`), so
 //! conditional writes are exact (spec/services.md section 4). Killed on drop.
 
@@ -21,8 +21,7 @@ run_simple('127.0.0.1', int(sys.argv[1]), DomainDispatcherApplication(create_bac
 /// clear message when it is missing: a test that needs moto must not pass without it.
 pub fn python() -> PathBuf {
     let path = std::env::var_os("AF_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python"));
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/ci-venv/bin/python"), PathBuf::from);
     assert!(path.exists(), "moto tests need the CI venv at {} (run `bash .ci/setup`, or set AF_TEST_PYTHON)", path.display());
     path
 }
