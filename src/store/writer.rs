@@ -80,6 +80,8 @@ pub struct WriteReport {
     pub appended: usize,
     /// Records already present (or repeated within the batch) and not appended again.
     pub duplicates: usize,
+    /// Compare-and-swap rounds lost to other writers (shard and index together).
+    pub conflicts: u32,
 }
 
 /// The identity of a record: two records with the same validator hotkey, miner hotkey, env,
@@ -171,15 +173,20 @@ pub async fn write_results(store: &Store, block: u64, validator_hotkey: &str, re
 pub async fn write_values(store: &Store, key: &str, batch: &[Value]) -> Result<WriteReport, Error> {
     let backend = store.writer()?;
     let mut counts = (0, batch.len());
-    cas_update(backend, key, |current| {
+    let shard = cas_update(backend, key, |current| {
         let (bytes, appended, duplicates) = merge_shard(key, current, batch)?;
         counts = (appended, duplicates);
         Ok(bytes)
     })
     .await?;
-    index_add(store, &[key.to_owned()]).await?;
-    tracing::info!(key, appended = counts.0, duplicates = counts.1, "results written");
-    Ok(WriteReport { key: key.to_owned(), appended: counts.0, duplicates: counts.1 })
+    let index = index_add(store, &[key.to_owned()]).await?;
+    let lost = |outcome: CasOutcome| match outcome {
+        CasOutcome::Written { conflicts } => conflicts,
+        CasOutcome::Unchanged => 0,
+    };
+    let conflicts = lost(shard) + lost(index);
+    tracing::info!(key, appended = counts.0, duplicates = counts.1, conflicts, "results written");
+    Ok(WriteReport { key: key.to_owned(), appended: counts.0, duplicates: counts.1, conflicts })
 }
 
 #[cfg(test)]
