@@ -25,7 +25,7 @@ pub struct S3Backend {
 
 type Response = aws_sdk_s3::config::http::HttpResponse;
 
-/// Classifies an SDK failure; `conflict` is set for a rejected precondition.
+/// Classifies an SDK failure and returns the HTTP status (0 when there was no response).
 fn classify<E>(error: &SdkError<E, Response>) -> (FailureKind, u16) {
     match error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => (FailureKind::Unavailable, 0),
