@@ -456,3 +456,45 @@ async fn local_store_concurrent_writers_lose_nothing() {
     .await
     .expect("timed out");
 }
+
+/// Offline, with the local-folder store: `af weights` before any summary is a clear error,
+/// after `save_summary` it shows the table; `af dataset pull` without a snapshot writes the
+/// shards and says how to add `metagraph.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_local_store_shows_summaries_and_pulls_without_metagraph() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("store");
+    let store = Store::new(StoreConfig::local(root.clone())).expect("store");
+    let none = af().args(["weights", "--store-dir"]).arg(&root).output().expect("run af");
+    assert_eq!(none.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(stderr.contains("affine/weights/latest.json does not exist") && stderr.contains("hint:"), "{stderr}");
+
+    tokio::time::timeout(TIMEOUT, async {
+        let data = json!({"header": ["UID", "Model", "Wgt"], "rows": [[3, "org/affine-model", "1.0000"]],
+                          "miners": {"5H": {"uid": 3, "weight": 1.0}}, "stats": {"eligible_count": 1, "active_count": 1,
+                          "queryable_count": 1, "total_miners": 4}});
+        save_summary(&store, 1_000, 5, &data).await.expect("save");
+        write_values(&store, &shard_key(1_000, "5V"), &[record("5V", "m", 1, 1.0)]).await.expect("write");
+    })
+    .await
+    .expect("timed out");
+    let shown = af().args(["weights", "--store-dir"]).arg(&root).output().expect("run af");
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(shown.status.code(), Some(0), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(stdout.starts_with("Weights summary at block 1000") && stdout.contains("org/affine-model"), "{stdout}");
+    assert!(stdout.contains("weights: 3:1.000000"), "{stdout}");
+
+    let dest = dir.path().join("pulled");
+    let pulled = af()
+        .args(["dataset", "pull", "--block", "1005", "--tail", "100", "--store-dir"])
+        .arg(&root)
+        .arg("--dest")
+        .arg(&dest)
+        .output()
+        .expect("run af");
+    let stdout = String::from_utf8_lossy(&pulled.stdout);
+    assert_eq!(pulled.status.code(), Some(0), "{}", String::from_utf8_lossy(&pulled.stderr));
+    assert!(stdout.contains("pulled 1 shards") && stdout.contains("no metagraph.json written"), "{stdout}");
+    assert!(dest.join("results/000001000-5V.json").is_file());
+}
