@@ -125,3 +125,28 @@ impl S3Backend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+
+    /// Builds the rustls client for an `https` endpoint (both TLS crypto providers are in the
+    /// dependency tree, so this must not depend on a process-wide default) and classifies a
+    /// refused connection as transient.
+    #[tokio::test]
+    async fn s3_https_refused_connection_is_transient() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let config = S3Config {
+            endpoint: format!("https://127.0.0.1:{port}"),
+            explicit_endpoint: true,
+            bucket: "b".into(),
+            access_key_id: "k".into(),
+            secret_access_key: Secret::new("s"),
+        };
+        let backend = S3Backend::new(&config, Duration::from_secs(5));
+        let error = backend.get("k", None).await.expect_err("nothing listens");
+        assert!(error.is_transient(), "{error:?}");
+        assert!(!format!("{error:?}").contains("Secret(\"s\")"));
+    }
+}
