@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::env_vars;
+use crate::secret::Secret;
 
 /// Validator and miner toolkit for Affine, the incentivised RL subnet on Bittensor.
 #[derive(Debug, Parser)]
@@ -41,8 +42,12 @@ pub enum LogFormat {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Compute the weights a validator would set, from a replay directory of result shards
+    /// Show the latest weights summary, one saved at a block, or recompute weights from the
+    /// result store (-r) or a replay directory (--replay)
     Weights(WeightsArgs),
+    /// Result datasets: download a scoring window as a replay directory
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
     /// Hugging Face Hub tools (download a model at a revision)
     #[command(subcommand)]
     Hub(HubCommand),
@@ -174,18 +179,105 @@ pub struct SandboxExecArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
+/// Where results and summaries are stored: S3/R2 with credentials, the public bucket, or a
+/// local folder (the default without credentials).
+#[derive(Debug, Clone, Default, Args)]
+pub struct StoreArgs {
+    /// Local store folder, used when no R2 credentials are set
+    #[arg(long, value_name = "DIR", env = env_vars::AF_STORE_DIR)]
+    pub store_dir: Option<PathBuf>,
+    /// R2 bucket name
+    #[arg(long, value_name = "NAME", env = env_vars::R2_FOLDER)]
+    pub r2_folder: Option<String>,
+    /// Cloudflare account id of the R2 endpoint (the original calls it the bucket id)
+    #[arg(long, value_name = "ID", env = env_vars::R2_BUCKET_ID)]
+    pub r2_bucket_id: Option<String>,
+    /// Alias of --r2-bucket-id
+    #[arg(long, value_name = "ID", env = env_vars::R2_ACCOUNT_ID, hide = true)]
+    pub r2_account_id: Option<String>,
+    /// Explicit S3 endpoint URL (path-style addressing), instead of the R2 account endpoint
+    #[arg(long, value_name = "URL", env = env_vars::R2_ENDPOINT_URL)]
+    pub r2_endpoint_url: Option<String>,
+    /// R2 access key id
+    #[arg(long, value_name = "KEY", env = env_vars::R2_WRITE_ACCESS_KEY_ID, hide_env_values = true)]
+    pub r2_access_key_id: Option<String>,
+    /// R2 secret access key
+    #[arg(long, value_name = "SECRET", env = env_vars::R2_WRITE_SECRET_ACCESS_KEY, hide_env_values = true)]
+    pub r2_secret_access_key: Option<Secret>,
+    /// Read through the public bucket URL instead of S3 (1 or 0)
+    #[arg(long, value_name = "0|1", env = env_vars::AFFINE_R2_PUBLIC)]
+    pub r2_public: Option<String>,
+    /// Base URL of the public bucket
+    #[arg(long, value_name = "URL", env = env_vars::AF_R2_PUBLIC_URL)]
+    pub r2_public_url: Option<String>,
+    /// Never fall back to the public bucket when the private index is sparse
+    #[arg(long, env = env_vars::AF_NO_PUBLIC_FALLBACK, value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_public_fallback: bool,
+    /// Shard cache folder
+    #[arg(long, value_name = "DIR", env = env_vars::AFFINE_CACHE_DIR)]
+    pub cache_dir: Option<PathBuf>,
+    /// Shard downloads in flight at once
+    #[arg(long, value_name = "N", env = env_vars::AF_DOWNLOAD_CONCURRENCY)]
+    pub download_concurrency: Option<usize>,
+}
+
+/// `af dataset`.
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Download the shards of a scoring window into a replay directory
+    Pull(DatasetPullArgs),
+}
+
+/// `af dataset pull`.
+#[derive(Debug, Args)]
+pub struct DatasetPullArgs {
+    /// Blocks of history (the validator uses 40000)
+    #[arg(long, value_name = "N", default_value_t = 40_000)]
+    pub tail: u64,
+    /// The scored block (default: the block of --metagraph)
+    #[arg(long, short = 'b', value_name = "BLOCK")]
+    pub block: Option<u64>,
+    /// Destination folder (created; becomes a replay directory)
+    #[arg(long, value_name = "DIR")]
+    pub dest: PathBuf,
+    /// Metagraph snapshot to copy into the replay directory as metagraph.json
+    #[arg(long, value_name = "FILE")]
+    pub metagraph: Option<PathBuf>,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    pub json: bool,
+    /// Where the results are stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
 /// `af weights`.
 #[derive(Debug, Args)]
 pub struct WeightsArgs {
     /// Replay directory: metagraph.json plus results/*.json shards (see README)
-    #[arg(long, value_name = "DIR", required = true, env = env_vars::AF_REPLAY_DIR)]
+    #[arg(long, value_name = "DIR", env = env_vars::AF_REPLAY_DIR)]
     pub replay: Option<PathBuf>,
+    /// Recompute the weights from the result store (needs --metagraph)
+    #[arg(short = 'r', long)]
+    pub recompute: bool,
+    /// Show the summary saved at this block instead of the latest
+    #[arg(short = 'b', long, value_name = "BLOCK")]
+    pub block: Option<u64>,
+    /// Metagraph snapshot (metagraph.json format) to score against with -r
+    #[arg(long, value_name = "FILE")]
+    pub metagraph: Option<PathBuf>,
+    /// With -r, save the summary to the store (summary-{block}.json and latest.json)
+    #[arg(long)]
+    pub save: bool,
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,
     /// Threads used to parse shards (default: all cores)
     #[arg(long, value_name = "N", env = env_vars::AF_PARSE_THREADS)]
     pub parse_threads: Option<usize>,
+    /// Where the results and summaries are stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// `af hub ...`.

@@ -17,6 +17,30 @@ pub const HF_TOKEN: &str = "HF_TOKEN";
 pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
 /// Files downloaded at once by `af hub download` (`--concurrency`).
 pub const AF_HUB_CONCURRENCY: &str = "AF_HUB_CONCURRENCY";
+/// Local store folder used without R2 credentials (`--store-dir`).
+pub const AF_STORE_DIR: &str = "AF_STORE_DIR";
+/// Base URL of the public results bucket (`--r2-public-url`).
+pub const AF_R2_PUBLIC_URL: &str = "AF_R2_PUBLIC_URL";
+/// Never read the public bucket when the private index is sparse (`--no-public-fallback`).
+pub const AF_NO_PUBLIC_FALLBACK: &str = "AF_NO_PUBLIC_FALLBACK";
+/// Shard downloads in flight at once (`--download-concurrency`).
+pub const AF_DOWNLOAD_CONCURRENCY: &str = "AF_DOWNLOAD_CONCURRENCY";
+/// R2 bucket name (the original's name).
+pub const R2_FOLDER: &str = "R2_FOLDER";
+/// Cloudflare account id of the R2 endpoint (the original's name).
+pub const R2_BUCKET_ID: &str = "R2_BUCKET_ID";
+/// Alias of `R2_BUCKET_ID` (the original's name).
+pub const R2_ACCOUNT_ID: &str = "R2_ACCOUNT_ID";
+/// Explicit S3 endpoint URL, e.g. a local S3 server.
+pub const R2_ENDPOINT_URL: &str = "R2_ENDPOINT_URL";
+/// R2 access key id (the original's name).
+pub const R2_WRITE_ACCESS_KEY_ID: &str = "R2_WRITE_ACCESS_KEY_ID";
+/// R2 secret access key (the original's name).
+pub const R2_WRITE_SECRET_ACCESS_KEY: &str = "R2_WRITE_SECRET_ACCESS_KEY";
+/// `1` to read through the public bucket URL (the original's name).
+pub const AFFINE_R2_PUBLIC: &str = "AFFINE_R2_PUBLIC";
+/// Shard cache folder (the original's name).
+pub const AFFINE_CACHE_DIR: &str = "AFFINE_CACHE_DIR";
 /// Standard tracing filter; overrides `-v` when set.
 pub const RUST_LOG: &str = "RUST_LOG";
 /// Environment id for `af eval` (`--env`).

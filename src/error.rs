@@ -98,6 +98,19 @@ fn store_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str>
         store::Error::MetagraphMissing { .. } | store::Error::ReplayDirMissing { .. } => {
             Some("a replay directory holds metagraph.json and results/*.json shards (see README, \"Replay directories\")")
         }
+        store::Error::MetagraphFileMissing { .. } => {
+            Some("pass a metagraph.json snapshot: {block, hotkeys, queryable, first_commit_block, burn}")
+        }
+        store::Error::ReadOnly { .. } => {
+            Some("writes need R2_WRITE_ACCESS_KEY_ID and R2_WRITE_SECRET_ACCESS_KEY; AFFINE_R2_PUBLIC=1 alone is read-only")
+        }
+        store::Error::Backend { kind: store::error::FailureKind::Denied, .. } => {
+            Some("check R2_WRITE_ACCESS_KEY_ID, R2_WRITE_SECRET_ACCESS_KEY and R2_FOLDER (the bucket)")
+        }
+        store::Error::Backend { kind: store::error::FailureKind::Unavailable | store::error::FailureKind::Throttled { .. }, .. } => {
+            Some("the store did not answer after retries; check R2_ENDPOINT_URL / the network, then run again")
+        }
+        store::Error::NotFound { .. } => Some("no summary saved yet: compute one with `af weights -r --metagraph FILE --save`"),
         store::Error::MetagraphMalformed { .. } | store::Error::MetagraphInvalid { .. } => {
             Some("metagraph.json needs block, hotkeys (index = uid), and optionally tail, queryable, first_commit_block, burn")
         }

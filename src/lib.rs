@@ -13,14 +13,15 @@
 //! - [`model`]: wire types (result records) and the lenient compact reader the scorer uses.
 //! - [`envs`]: the environment registry, the Affinetes protocol types, the native SAT/ABD/DED
 //!   environment and its program sandbox, and the `function_based` server.
-//! - [`inference`]: the OpenAI-compatible chat client (no retries; errors keep their codes).
-//! - [`store`]: the result-store key layout, replay directories, streaming shard reads.
+//! - [`inference`]: the OpenAI-compatible chat client (no retries; errors keep their codes) and
+//!   the Chutes management API client.
+//! - [`store`]: the result store (S3/R2, public HTTP, local folder): key layout, lossless
+//!   compare-and-swap writes, streamed and cached dataset reads, summaries, replay directories.
 //! - [`scoring`]: pure scoring (aggregation, Beta intervals, Pareto dominance, weights); no I/O.
 //! - [`summary`]: the validator summary table and its JSON document.
 //! - [`replay`]: an offline scoring pass over a replay directory.
-//! - [`secret`]: a redacting wrapper for tokens and API keys.
+//! - [`secret`]: a redacting wrapper for keys, tokens and passwords.
 //! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
-//! - [`inference`]: the Chutes management API client and its errors.
 //! - [`commands`]: one module per subcommand, wiring settings to the modules above.
 //!
 //! Data flows one way: store -> scoring -> summary/output.

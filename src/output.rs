@@ -76,6 +76,29 @@ impl Printer {
         bar.set_message(message.to_owned());
         bar
     }
+
+    /// A progress bar over `total` objects whose message shows the bytes transferred (update
+    /// it with [`transfer_message`]), hidden when progress is not shown.
+    #[must_use]
+    pub fn object_progress(&self, total: u64, message: &str) -> ProgressBar {
+        if !self.progress {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} objects, {msg} ({elapsed})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(message.to_owned());
+        bar
+    }
+}
+
+/// The message of an object progress bar: bytes so far.
+#[must_use]
+pub fn transfer_message(bytes: u64) -> String {
+    indicatif::HumanBytes(bytes).to_string()
 }
 
 /// Renders rows as a plain aligned table (like Python's `tabulate(..., "plain")`): numbers are

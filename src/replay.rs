@@ -1,12 +1,14 @@
-//! An offline scoring pass over a replay directory: the exact computation a validator runs at
-//! a tempo boundary, from files instead of the chain and R2.
+//! The scoring pass a validator runs at a tempo boundary, over a replay directory (offline) or
+//! over the result store (`af weights -r`); both go through [`score_sources`].
 
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::scoring::{Aggregator, IngestCounters, ScoreReport, ScoringPolicy, score_window};
-use crate::store::dataset::{LoadStats, fold_shards};
+use crate::store::Store;
+use crate::store::dataset::{LoadStats, ShardBytes, fold_sources};
+use crate::store::fetch::{DownloadStats, download, select_keys};
 use crate::store::replay::{MetagraphSnapshot, list_shards};
 use crate::summary::Summary;
 
@@ -28,7 +30,8 @@ pub struct InputStats {
     pub shards_in_window: usize,
     /// Shard files outside the scored windows (ignored).
     pub shards_outside_window: usize,
-    /// Files in `results/` that are not shards (ignored).
+    /// Files in `results/` that are not shards (ignored); for store reads, index keys whose
+    /// object does not exist (skipped).
     pub unrecognised_files: usize,
     /// Shards read, records parsed and skipped.
     #[serde(flatten)]
@@ -67,8 +70,32 @@ pub fn replay_dir(
         ignored = listing.outside_window,
         "replaying result shards"
     );
+    let sources = listing
+        .in_window
+        .iter()
+        .map(|path| ShardBytes { name: path.display().to_string(), bytes: std::fs::read(path).map_err(|e| e.to_string()) });
+    let (report, load, ingest) = score_sources(&snapshot, policy, threads, sources, on_progress);
+    let input = InputStats {
+        shards_in_window: listing.in_window.len(),
+        shards_outside_window: listing.outside_window,
+        unrecognised_files: listing.unrecognised,
+        load,
+        ingest,
+    };
+    Ok(ReplayOutcome { snapshot, report, input })
+}
+
+/// The scoring pass shared by replays and store reads: shards (in key order) through the
+/// compact parser into the aggregator, then the weights.
+pub fn score_sources(
+    snapshot: &MetagraphSnapshot,
+    policy: &ScoringPolicy,
+    threads: usize,
+    sources: impl Iterator<Item = ShardBytes>,
+    on_progress: impl FnMut(u64),
+) -> (ScoreReport, LoadStats, IngestCounters) {
     let mut aggregator = Aggregator::new(policy, &snapshot.hotkeys);
-    let load = fold_shards(&listing.in_window, threads, on_progress, |record| aggregator.push(record));
+    let load = fold_sources(sources, threads, on_progress, |record| aggregator.push(record));
     if load.invalid_records > 0 {
         tracing::warn!(count = load.invalid_records, "skipped malformed records (not result objects, or fields of the wrong type)");
     }
@@ -79,14 +106,51 @@ pub fn replay_dir(
         report.note = Some("No results collected; defaulting to uid 0".to_owned());
         report.weights = crate::scoring::WeightAssignment::all_to_base();
     }
+    (report, load, table.counters)
+}
+
+/// Scores the store's shards for the snapshot's block and tail: the selected shards are
+/// downloaded in key order and parsed on a blocking thread as they arrive, through the same
+/// path as [`replay_dir`]. `on_selected` is told the number of shards, `on_shard` the bytes of
+/// each delivered shard.
+///
+/// # Errors
+/// The index cannot be read or a shard download fails for good.
+pub async fn score_store(
+    store: &Store,
+    snapshot: MetagraphSnapshot,
+    policy: ScoringPolicy,
+    threads: usize,
+    on_selected: impl FnOnce(usize),
+    on_shard: impl Fn(u64),
+) -> Result<(ReplayOutcome, DownloadStats), crate::store::Error> {
+    let selection = select_keys(store, snapshot.block, snapshot.tail).await?;
+    tracing::info!(
+        block = snapshot.block,
+        tail = snapshot.tail,
+        shards = selection.keys.len(),
+        public = selection.from_public,
+        "scoring shards from the store"
+    );
+    on_selected(selection.keys.len());
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(store.config().download_concurrency.max(1));
+    let scorer = tokio::task::spawn_blocking(move || {
+        let sources = std::iter::from_fn(|| receiver.blocking_recv());
+        let scored = score_sources(&snapshot, &policy, threads, sources, |_| {});
+        (snapshot, scored)
+    });
+    let downloaded = download(store, &selection, sender, on_shard).await;
+    let (snapshot, (report, load, ingest)) =
+        scorer.await.map_err(|e| crate::store::Error::Io { path: "<scoring task>".into(), source: std::io::Error::other(e) })?;
+    let stats = downloaded?;
     let input = InputStats {
-        shards_in_window: listing.in_window.len(),
-        shards_outside_window: listing.outside_window,
-        unrecognised_files: listing.unrecognised,
+        shards_in_window: selection.keys.len(),
+        shards_outside_window: selection.outside_window,
+        unrecognised_files: stats.missing,
         load,
-        ingest: table.counters,
+        ingest,
     };
-    Ok(ReplayOutcome { snapshot, report, input })
+    Ok((ReplayOutcome { snapshot, report, input }, stats))
 }
 
 /// The `af weights --json` document.

@@ -1,23 +1,35 @@
-//! A string that never shows up in logs or `Debug` output (tokens, API keys).
+//! A value that must never appear in logs, `Debug` output or error messages (R2 secret keys,
+//! API keys). Read it with [`Secret::expose`] only where a client credential is built.
 
 use std::fmt;
 
-/// A secret value: `Debug` and `Display` print `***`; [`Secret::expose`] is the one way to read
-/// it, called only where the value is put on the wire.
-#[derive(Clone, PartialEq, Eq)]
+/// A redacting wrapper: `Debug` and `Display` print `***`.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
-    /// Wraps a secret.
+    /// Wraps `value`.
     #[must_use]
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
-    /// The secret itself.
+    /// The secret itself; call only where the credential is handed to a client.
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the secret is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
     }
 }
 
@@ -38,9 +50,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_formatting_redacts_the_value() {
-        let secret = Secret::new("hf_abcdef");
+    fn secret_debug_and_display_never_show_the_value() {
+        let secret = Secret::new("hunter2");
         assert_eq!(format!("{secret:?} {secret}"), "Secret(***) ***");
-        assert_eq!(secret.expose(), "hf_abcdef");
+        assert_eq!(secret.expose(), "hunter2");
     }
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand: each resolves its settings and wires the library modules.
 
+pub mod dataset;
 pub mod env;
 pub mod eval;
 pub mod hub;
@@ -23,5 +24,6 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
         Command::Eval(args) => eval::run(&args, printer, token).await,
         Command::Env(args) => env::run(&args, printer, token).await,
         Command::SandboxExec(args) => sandbox_exec::run(&args),
+        Command::Dataset(command) => dataset::run(&command, printer, token).await,
     }
 }

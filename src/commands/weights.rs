@@ -1,38 +1,58 @@
-//! `af weights --replay DIR`: score a replay directory and print the summary or JSON.
+//! `af weights`: show the latest saved summary (or the one at `-b BLOCK`), recompute the
+//! weights from the result store (`-r --metagraph FILE [--save]`), or score a replay directory
+//! offline (`--replay DIR`).
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::WeightsArgs;
 use crate::error::ExitStatus;
-use crate::output::{Printer, plain_table};
-use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir};
+use crate::output::{Printer, plain_table, transfer_message};
+use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir, score_store};
 use crate::scoring::ScoringPolicy;
-use crate::settings::WeightsSettings;
+use crate::settings::{WeightsMode, WeightsSettings};
+use crate::store::Store;
+use crate::store::fetch::DownloadStats;
+use crate::store::replay::MetagraphSnapshot;
+use crate::store::summary::{SummaryDocument, load_summary, save_summary};
 use crate::summary::Summary;
+
+/// Model names longer than this are cut in the printed table.
+const TABLE_MODEL_WIDTH: usize = 30;
 
 /// Runs `af weights`.
 ///
 /// # Errors
-/// Bad arguments, an unusable replay directory, or stdout failing.
+/// Bad arguments, an unusable replay directory or store, or stdout failing.
 ///
 /// # Cancellation
-/// A signal stops the wait for the scoring pass and returns [`ExitStatus::Interrupted`].
+/// A signal stops the wait for the scoring pass and returns [`ExitStatus::Interrupted`]; a
+/// summary save that has started runs to completion.
 pub async fn run(args: &WeightsArgs, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = WeightsSettings::resolve(args)?;
-    let dir = settings.replay_dir.clone();
+    match settings.mode.clone() {
+        WeightsMode::Replay(dir) => replay(&settings, dir, printer, token).await,
+        WeightsMode::Show(block) => show(&settings, block, printer, token).await,
+        WeightsMode::Recompute { metagraph, save } => recompute(&settings, &metagraph, save, printer, token).await,
+    }
+}
+
+async fn replay(
+    settings: &WeightsSettings,
+    dir: std::path::PathBuf,
+    printer: Printer,
+    token: CancellationToken,
+) -> anyhow::Result<ExitStatus> {
+    let threads = settings.parse_threads.get();
     let bar = printer.byte_progress(0, "reading shards");
     let task_bar = bar.clone();
+    let task_dir = dir.clone();
     let task = tokio::task::spawn_blocking(move || {
-        replay_dir(
-            &settings.replay_dir,
-            &ScoringPolicy::reference(),
-            settings.parse_threads.get(),
-            |total| task_bar.set_length(total),
-            |bytes| task_bar.inc(bytes),
-        )
+        replay_dir(&task_dir, &ScoringPolicy::reference(), threads, |total| task_bar.set_length(total), |bytes| task_bar.inc(bytes))
     });
     let outcome = tokio::select! {
         biased;
@@ -44,11 +64,150 @@ pub async fn run(args: &WeightsArgs, printer: Printer, token: CancellationToken)
     };
     bar.finish_and_clear();
     let outcome = outcome.with_context(|| format!("failed to replay {}", dir.display()))?;
-    print(&outcome, printer, args.json).context("failed to write to stdout")?;
+    print_outcome(&outcome, None, printer, settings.json).context("failed to write to stdout")?;
     Ok(ExitStatus::Success)
 }
 
-fn print(outcome: &ReplayOutcome, printer: Printer, json: bool) -> std::io::Result<()> {
+async fn show(settings: &WeightsSettings, block: Option<u64>, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
+    let config = settings.store.clone().expect("resolve sets the store for every mode but replays");
+    let store = Store::new(config).context("failed to set up the result store")?;
+    let what = block.map_or_else(|| "the latest weights summary".to_owned(), |b| format!("the weights summary of block {b}"));
+    let document = tokio::select! {
+        biased;
+        () = token.cancelled() => return Ok(ExitStatus::Interrupted),
+        loaded = load_summary(store.reader(), block) => loaded.with_context(|| format!("failed to load {what}"))?,
+    };
+    if settings.json {
+        printer.json(&document).context("failed to write to stdout")?;
+    } else {
+        printer.raw(&summary_text(&document)).context("failed to write to stdout")?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn cell_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The text form of a stored summary: the table, the counts and the weight vector.
+fn summary_text(document: &SummaryDocument) -> String {
+    let data = &document.data;
+    let header: Vec<String> = data["header"].as_array().map(|h| h.iter().map(cell_text).collect()).unwrap_or_default();
+    let model_column = header.iter().position(|h| h == "Model");
+    let rows: Vec<Vec<String>> = data["rows"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(Value::as_array)
+                .map(|row| {
+                    row.iter()
+                        .enumerate()
+                        .map(|(i, v)| {
+                            let text = cell_text(v);
+                            if Some(i) == model_column { text.chars().take(TABLE_MODEL_WIDTH).collect() } else { text }
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut text = format!("Weights summary at block {} (saved at unix time {}):\n", document.block, document.timestamp);
+    text.push_str(&plain_table(&header, &rows));
+    let stats = &data["stats"];
+    if stats.is_object() {
+        let _ = writeln!(
+            text,
+            "\n{} eligible, {} active, {} queryable of {} uids",
+            cell_text(&stats["eligible_count"]),
+            cell_text(&stats["active_count"]),
+            cell_text(&stats["queryable_count"]),
+            cell_text(&stats["total_miners"])
+        );
+    }
+    if let Some(note) = data["note"].as_str() {
+        let _ = writeln!(text, "note: {note}");
+    }
+    let mut weights: Vec<(u64, f64)> = data["miners"]
+        .as_object()
+        .map(|miners| miners.values().filter_map(|m| Some((m["uid"].as_u64()?, m["weight"].as_f64()?))).filter(|(_, w)| *w > 0.0).collect())
+        .unwrap_or_default();
+    weights.sort_by_key(|(uid, _)| *uid);
+    let vector: Vec<String> = weights.iter().map(|(uid, weight)| format!("{uid}:{weight:.6}")).collect();
+    let _ = writeln!(text, "weights: {}", vector.join(" "));
+    text
+}
+
+async fn recompute(
+    settings: &WeightsSettings,
+    metagraph: &std::path::Path,
+    save: bool,
+    printer: Printer,
+    token: CancellationToken,
+) -> anyhow::Result<ExitStatus> {
+    let config = settings.store.clone().expect("resolve sets the store for every mode but replays");
+    let store = Store::new(config).context("failed to set up the result store")?;
+    let snapshot = MetagraphSnapshot::load_file(metagraph)?;
+    let block = snapshot.block;
+    let bar = printer.object_progress(0, "downloading shards");
+    let bytes = AtomicU64::new(0);
+    let scoring = score_store(
+        &store,
+        snapshot,
+        ScoringPolicy::reference(),
+        settings.parse_threads.get(),
+        |count| bar.set_length(count as u64),
+        |size| {
+            bar.inc(1);
+            bar.set_message(transfer_message(bytes.fetch_add(size, Ordering::Relaxed) + size));
+        },
+    );
+    let (outcome, stats) = tokio::select! {
+        biased;
+        () = token.cancelled() => {
+            bar.abandon();
+            return Ok(ExitStatus::Interrupted);
+        }
+        scored = scoring => scored.with_context(|| format!("failed to score block {block} from {}", store.reader().label()))?,
+    };
+    bar.finish_and_clear();
+    let saved = if save {
+        // Not raced against the token: a save that started completes (both objects or none of
+        // latest.json's update).
+        let summary = Summary::build(&outcome.report, &outcome.snapshot.hotkeys);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        let report =
+            save_summary(&store, block, now, &summary).await.with_context(|| format!("failed to save the summary of block {block}"))?;
+        tracing::info!(key = report.key, latest = report.latest_updated, "summary saved");
+        Some(report)
+    } else {
+        None
+    };
+    if settings.json {
+        let mut document = serde_json::to_value(WeightsDocument::new(&outcome)).context("failed to serialise the result")?;
+        document["download"] = serde_json::to_value(stats).context("failed to serialise the result")?;
+        if let Some(saved) = &saved {
+            document["saved"] = serde_json::to_value(saved).context("failed to serialise the result")?;
+        }
+        printer.json(&document).context("failed to write to stdout")?;
+    } else {
+        let mut text = String::new();
+        if let Some(saved) = &saved {
+            let latest = if saved.latest_updated { "latest.json updated" } else { "latest.json already newer, left alone" };
+            let _ = writeln!(text, "summary saved to {} ({latest})", saved.key);
+        }
+        print_outcome(&outcome, Some(&stats), printer, false).context("failed to write to stdout")?;
+        if !text.is_empty() {
+            printer.raw(&text).context("failed to write to stdout")?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn print_outcome(outcome: &ReplayOutcome, download: Option<&DownloadStats>, printer: Printer, json: bool) -> std::io::Result<()> {
     if json {
         return printer.json(&WeightsDocument::new(outcome));
     }
@@ -66,6 +225,16 @@ fn print(outcome: &ReplayOutcome, printer: Printer, json: bool) -> std::io::Resu
         input.load.shards_skipped,
         input.load.invalid_records,
     );
+    if let Some(download) = download {
+        let _ = writeln!(
+            text,
+            "downloaded {} shards ({}), {} from cache, {} listed but missing",
+            download.objects,
+            transfer_message(download.bytes),
+            download.cache_hits,
+            download.missing
+        );
+    }
     let _ = writeln!(
         text,
         "{} eligible, {} active, {} queryable of {} uids",

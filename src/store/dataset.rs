@@ -1,4 +1,5 @@
-//! Streaming a window's shards into the scorer.
+//! Streaming a window's shards into the scorer, from files or from any byte source (the
+//! store's downloads feed [`fold_sources`] through a channel).
 //!
 //! Shards are read in batches; each batch is parsed in parallel (one shard per thread at a
 //! time, straight into borrowed [`CompactRecord`]s) and then handed to the sink strictly in key
@@ -55,39 +56,58 @@ fn parse_batch<'a>(buffers: &'a [Vec<u8>], threads: usize) -> Vec<Parsed<'a>> {
         .collect()
 }
 
+/// One shard's bytes from any source (a file, an S3 object, an HTTP body), named for messages.
+#[derive(Debug)]
+pub struct ShardBytes {
+    /// File path or object key.
+    pub name: String,
+    /// The bytes, or why they could not be read.
+    pub bytes: Result<Vec<u8>, String>,
+}
+
 /// Reads `paths` (already in key order), parses them on `threads` threads and calls `sink` for
 /// every usable record in order. `progress` is told the bytes of each shard handled.
 ///
 /// Unreadable shards and shards that are not JSON arrays are skipped with a warning; elements
 /// that are not usable records are counted and skipped.
-pub fn fold_shards(
-    paths: &[PathBuf],
+pub fn fold_shards(paths: &[PathBuf], threads: usize, progress: impl FnMut(u64), sink: impl FnMut(&CompactRecord<'_>)) -> LoadStats {
+    let sources =
+        paths.iter().map(|path| ShardBytes { name: path.display().to_string(), bytes: std::fs::read(path).map_err(|e| e.to_string()) });
+    fold_sources(sources, threads, progress, sink)
+}
+
+/// [`fold_shards`] over shards from any source, in the order `sources` yields them. Reading is
+/// lazy: at most one batch (about 32 MiB) of shard bytes is held at a time.
+pub fn fold_sources(
+    mut sources: impl Iterator<Item = ShardBytes>,
     threads: usize,
     mut progress: impl FnMut(u64),
     mut sink: impl FnMut(&CompactRecord<'_>),
 ) -> LoadStats {
     let mut stats = LoadStats::default();
-    let mut start = 0;
-    while start < paths.len() {
+    let mut exhausted = false;
+    while !exhausted {
         let mut buffers: Vec<Vec<u8>> = Vec::new();
-        let mut names: Vec<&PathBuf> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         let mut batch_bytes = 0_u64;
-        while start < paths.len() && (buffers.is_empty() || batch_bytes < BATCH_BYTES) {
-            let path = &paths[start];
-            start += 1;
-            match std::fs::read(path) {
+        while buffers.is_empty() || batch_bytes < BATCH_BYTES {
+            let Some(source) = sources.next() else {
+                exhausted = true;
+                break;
+            };
+            match source.bytes {
                 Ok(bytes) => {
                     batch_bytes += bytes.len() as u64;
                     buffers.push(bytes);
-                    names.push(path);
+                    names.push(source.name);
                 }
                 Err(error) => {
-                    tracing::warn!(shard = %path.display(), %error, "skipping unreadable shard");
+                    tracing::warn!(shard = %source.name, %error, "skipping unreadable shard");
                     stats.shards_skipped += 1;
                 }
             }
         }
-        for ((parsed, path), bytes) in parse_batch(&buffers, threads).into_iter().zip(names).zip(&buffers) {
+        for ((parsed, name), bytes) in parse_batch(&buffers, threads).into_iter().zip(names).zip(&buffers) {
             stats.bytes += bytes.len() as u64;
             progress(bytes.len() as u64);
             match parsed {
@@ -104,7 +124,7 @@ pub fn fold_shards(
                     }
                 }
                 Err(error) => {
-                    tracing::warn!(shard = %path.display(), %error, "skipping malformed shard");
+                    tracing::warn!(shard = %name, %error, "skipping malformed shard");
                     stats.shards_skipped += 1;
                 }
             }

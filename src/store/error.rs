@@ -1,6 +1,26 @@
 //! Errors of the result store.
 
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// A boxed cause from a client library.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure a backend reported, for retries and exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// 429 or 503 "slow down": retry after the given delay, or with backoff.
+    Throttled {
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// A 5xx, a refused or reset connection, a timeout or a truncated body: retry.
+    Unavailable,
+    /// Credentials rejected (401/403).
+    Denied,
+    /// Anything else (a 4xx, a malformed request): retrying will not help.
+    Other,
+}
 
 /// Failures reading or writing results.
 #[derive(Debug, thiserror::Error)]
@@ -10,6 +30,12 @@ pub enum Error {
     MetagraphMissing {
         /// The replay directory.
         dir: PathBuf,
+    },
+    /// A metagraph snapshot file does not exist.
+    #[error("metagraph snapshot {} does not exist", path.display())]
+    MetagraphFileMissing {
+        /// The path given.
+        path: PathBuf,
     },
     /// `metagraph.json` could not be read.
     #[error("failed to read {}", path.display())]
@@ -52,16 +78,114 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A backend request failed.
+    #[error("failed to {op} {key} on {backend}")]
+    Backend {
+        /// The operation (`get`, `put`, `head`).
+        op: &'static str,
+        /// The object key.
+        key: String,
+        /// The backend, with its endpoint (never credentials).
+        backend: String,
+        /// How the failure is classified.
+        kind: FailureKind,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A compare-and-swap update kept losing to other writers.
+    #[error("gave up updating {key} after {attempts} conflicting attempts")]
+    Contended {
+        /// The object key.
+        key: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A write was asked of a read-only store.
+    #[error("the store is read-only ({backend})")]
+    ReadOnly {
+        /// The read backend.
+        backend: String,
+    },
+    /// An object the operation needs does not exist.
+    #[error("{key} does not exist on {backend}")]
+    NotFound {
+        /// The object key.
+        key: String,
+        /// The backend.
+        backend: String,
+    },
+    /// A stored object is not the JSON the layout prescribes; it is left untouched.
+    #[error("{key} is not valid: {reason}")]
+    Malformed {
+        /// The object key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store could not be set up (bad endpoint, unusable folder).
+    #[error("failed to set up the store: {reason}")]
+    Setup {
+        /// What is wrong.
+        reason: String,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+    /// A local file (store folder, cache, destination) could not be written or read.
+    #[error("failed to access {}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O failure.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
+    /// Whether retrying the same request may succeed (throttling, 5xx, connection trouble).
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Backend { kind: FailureKind::Throttled { .. } | FailureKind::Unavailable, .. })
+    }
+
+    /// The delay the server asked for, if any.
+    #[must_use]
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Backend { kind: FailureKind::Throttled { retry_after }, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     /// Whether the error is caused by what the user supplied (exit code 2) rather than by a
     /// failure while running (exit code 1).
     #[must_use]
     pub fn is_user_input(&self) -> bool {
         matches!(
             self,
-            Self::MetagraphMissing { .. } | Self::MetagraphMalformed { .. } | Self::MetagraphInvalid { .. } | Self::ReplayDirMissing { .. }
+            Self::MetagraphMissing { .. }
+                | Self::MetagraphFileMissing { .. }
+                | Self::MetagraphMalformed { .. }
+                | Self::MetagraphInvalid { .. }
+                | Self::ReplayDirMissing { .. }
+                | Self::ReadOnly { .. }
+                | Self::Setup { .. }
+                | Self::Backend { kind: FailureKind::Denied, .. }
         )
     }
+}
+
+/// The error and its causes on one line, for log fields.
+#[must_use]
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -5,6 +5,22 @@ pub const WINDOW_BLOCKS: u64 = 20;
 
 /// Prefix of result shard keys.
 pub const RESULTS_PREFIX: &str = "affine/results/";
+/// The sorted JSON array of every shard key.
+pub const INDEX_KEY: &str = "affine/index.json";
+/// The newest weights summary.
+pub const LATEST_SUMMARY_KEY: &str = "affine/weights/latest.json";
+
+/// Key of the weights summary saved at `block` (not padded).
+#[must_use]
+pub fn summary_key(block: u64) -> String {
+    format!("affine/weights/summary-{block}.json")
+}
+
+/// The window of an index key, read from its base name like the reference does.
+#[must_use]
+pub fn window_of_key(key: &str) -> Option<u64> {
+    window_of_shard_name(key.rsplit('/').next().unwrap_or(key))
+}
 
 /// The window a block belongs to: `block // 20 * 20`.
 ///
@@ -56,5 +72,7 @@ mod tests {
         assert_eq!(window_of_shard_name("006962160-5Val.json"), Some(6_962_160));
         assert_eq!(window_of_shard_name("abc-5Val.json"), None);
         assert_eq!(window_of_shard_name("index.json"), None);
+        assert_eq!(window_of_key("affine/results/000000040-5Val.json"), Some(40));
+        assert_eq!(summary_key(7), "affine/weights/summary-7.json");
     }
 }

@@ -57,10 +57,21 @@ impl MetagraphSnapshot {
         if !dir.is_dir() {
             return Err(Error::ReplayDirMissing { dir: dir.to_owned() });
         }
-        let path = dir.join(METAGRAPH_FILE);
+        match Self::load_file(&dir.join(METAGRAPH_FILE)) {
+            Err(Error::MetagraphFileMissing { .. }) => Err(Error::MetagraphMissing { dir: dir.to_owned() }),
+            other => other,
+        }
+    }
+
+    /// Reads and checks a snapshot file in the `metagraph.json` format.
+    ///
+    /// # Errors
+    /// A missing, unreadable, malformed or inconsistent file.
+    pub fn load_file(path: &Path) -> Result<Self, Error> {
+        let path = path.to_owned();
         let bytes = std::fs::read(&path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                Error::MetagraphMissing { dir: dir.to_owned() }
+                Error::MetagraphFileMissing { path: path.clone() }
             } else {
                 Error::MetagraphRead { path: path.clone(), source }
             }

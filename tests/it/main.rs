@@ -8,4 +8,5 @@ mod golden;
 mod hub;
 mod hub_cli;
 mod sandbox;
+mod store;
 mod support;

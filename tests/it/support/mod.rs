@@ -1,7 +1,9 @@
 //! Shared helpers for the integration tests.
 
 pub mod chutes_server;
+pub mod http;
 pub mod hub_server;
+pub mod moto;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,113 @@
+//! The local shard cache (`AFFINE_CACHE_DIR`, default `~/.cache/affine/blocks`): one file per
+//! shard with the bytes exactly as downloaded, plus a `.meta` file holding the entity tag and a
+//! content fingerprint. A cached shard is revalidated with a conditional GET
+//! (`If-None-Match`); a changed object is downloaded again, and a cache file whose fingerprint
+//! does not match (truncated, edited) is discarded and replaced.
+//!
+//! File names differ from the reference's `.jsonl`/`.modified` pair, so both can share a folder.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::backend::content_tag;
+use crate::store::error::Error;
+use crate::store::local::write_atomically;
+
+/// A cache folder.
+#[derive(Debug, Clone)]
+pub struct ShardCache {
+    dir: PathBuf,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    etag: String,
+    fingerprint: String,
+}
+
+/// A cached shard.
+#[derive(Debug)]
+pub struct Cached {
+    /// The entity tag it was downloaded with.
+    pub etag: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl ShardCache {
+    /// A cache in `dir` (created on first store).
+    #[must_use]
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn paths(&self, key: &str) -> (PathBuf, PathBuf) {
+        let name = key.rsplit('/').next().unwrap_or(key);
+        (self.dir.join(name), self.dir.join(format!("{name}.meta")))
+    }
+
+    /// The cached copy of `key`, if present and intact; a corrupt copy is removed.
+    #[must_use]
+    pub fn lookup(&self, key: &str) -> Option<Cached> {
+        let (data, meta) = self.paths(key);
+        let meta_bytes = std::fs::read(&meta).ok()?;
+        let bytes = std::fs::read(&data).ok();
+        let parsed: Option<Meta> = serde_json::from_slice(&meta_bytes).ok();
+        match (parsed, bytes) {
+            (Some(meta), Some(bytes)) if content_tag(&bytes) == meta.fingerprint => Some(Cached { etag: meta.etag, bytes }),
+            _ => {
+                tracing::warn!(key, cache = %data.display(), "discarding corrupt cache entry");
+                remove(&data);
+                remove(&meta);
+                None
+            }
+        }
+    }
+
+    /// Stores `bytes` downloaded with `etag`.
+    ///
+    /// # Errors
+    /// The cache folder cannot be written.
+    pub fn store(&self, key: &str, etag: &str, bytes: &[u8]) -> Result<(), Error> {
+        let (data, meta) = self.paths(key);
+        // Data first, then meta: a crash in between leaves a fingerprint mismatch, which the
+        // next lookup detects.
+        write_atomically(&data, bytes)?;
+        let meta_bytes =
+            serde_json::to_vec(&Meta { etag: etag.to_owned(), fingerprint: content_tag(bytes) }).expect("two strings serialise");
+        write_atomically(&meta, &meta_bytes)
+    }
+
+    /// The folder.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+fn remove(path: &Path) {
+    if let Err(error) = std::fs::remove_file(path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), %error, "cannot remove cache file");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_round_trips_and_discards_corrupt_entries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ShardCache::new(dir.path().join("c"));
+        assert!(cache.lookup("affine/results/000000020-a.json").is_none());
+        cache.store("affine/results/000000020-a.json", "\"e1\"", b"[1,2]").expect("store");
+        let hit = cache.lookup("affine/results/000000020-a.json").expect("hit");
+        assert_eq!((hit.etag.as_str(), hit.bytes.as_slice()), ("\"e1\"", b"[1,2]".as_slice()));
+        std::fs::write(dir.path().join("c/000000020-a.json"), b"[1,").expect("corrupt");
+        assert!(cache.lookup("affine/results/000000020-a.json").is_none());
+        assert!(!dir.path().join("c/000000020-a.json").exists());
+    }
+}

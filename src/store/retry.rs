@@ -1,0 +1,117 @@
+//! The one retry helper of the store: exponential backoff with jitter, a bounded number of
+//! attempts, and the server's `Retry-After` honoured when it sends one. Transient failures are
+//! logged at `debug`.
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::store::error::Error;
+
+/// How often and how long to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in total (at least 1).
+    pub attempts: u32,
+    /// Delay before the first retry.
+    pub base: Duration,
+    /// Largest delay between attempts.
+    pub cap: Duration,
+}
+
+impl RetryPolicy {
+    /// Reads: 6 attempts, 200 ms doubling to 10 s.
+    pub const READ: Self = Self { attempts: 6, base: Duration::from_millis(200), cap: Duration::from_secs(10) };
+    /// Compare-and-swap rounds: 40 attempts, 50 ms doubling to 2 s (conflicts clear fast).
+    pub const CAS: Self = Self { attempts: 40, base: Duration::from_millis(50), cap: Duration::from_secs(2) };
+
+    /// The delay before retry number `retry` (0-based): exponential, capped, with "equal
+    /// jitter" (half fixed, half random) so writers that collided spread out.
+    #[must_use]
+    pub fn delay(&self, retry: u32) -> Duration {
+        let exponential = self.base.saturating_mul(1_u32 << retry.min(16)).min(self.cap);
+        let half = exponential / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+/// Runs `operation` until it succeeds, fails with a non-transient error, or the attempts are
+/// used up; a server's `Retry-After` replaces the computed delay (capped at 5 minutes).
+///
+/// # Errors
+/// The last error.
+pub async fn retry<T, F, Fut>(policy: RetryPolicy, what: &str, mut operation: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        match operation().await {
+            Ok(value) => return Ok(value),
+            Err(error) if error.is_transient() && attempt + 1 < policy.attempts => {
+                let delay = error.retry_after().unwrap_or_else(|| policy.delay(attempt));
+                tracing::debug!(what, attempt, ?delay, error = %crate::store::error::chain(&error), "transient store failure, retrying");
+                tokio::time::sleep(delay).await;
+                attempt += 1;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+    use crate::store::error::FailureKind;
+
+    fn failure(kind: FailureKind) -> Error {
+        Error::Backend { op: "get", key: "k".into(), backend: "b".into(), kind, source: None }
+    }
+
+    #[test]
+    fn retry_delay_grows_and_stays_capped() {
+        let policy = RetryPolicy { attempts: 5, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        for retry in 0..20 {
+            let delay = policy.delay(retry);
+            let full = Duration::from_millis(100).saturating_mul(1 << retry.min(16)).min(Duration::from_secs(1));
+            assert!(delay >= full / 2 && delay <= full, "retry {retry}: {delay:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_honours_retry_after_and_stops_on_permanent_errors() {
+        let calls = AtomicU32::new(0);
+        let started = tokio::time::Instant::now();
+        let value = retry(RetryPolicy::READ, "test", || async {
+            match calls.fetch_add(1, Ordering::SeqCst) {
+                0 => Err(failure(FailureKind::Throttled { retry_after: Some(Duration::from_secs(7)) })),
+                1 => Err(failure(FailureKind::Unavailable)),
+                _ => Ok(5),
+            }
+        })
+        .await
+        .expect("third attempt succeeds");
+        assert_eq!(value, 5);
+        assert!(started.elapsed() >= Duration::from_secs(7));
+
+        let calls = AtomicU32::new(0);
+        let error = retry(RetryPolicy::READ, "test", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(failure(FailureKind::Other))
+        })
+        .await
+        .expect_err("permanent");
+        assert!(!error.is_transient());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        let calls = AtomicU32::new(0);
+        let _ = retry(RetryPolicy::READ, "test", || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Err::<(), _>(failure(FailureKind::Unavailable))
+        })
+        .await;
+        assert_eq!(calls.load(Ordering::SeqCst), RetryPolicy::READ.attempts);
+    }
+}
