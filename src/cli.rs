@@ -43,6 +43,9 @@ pub enum LogFormat {
 pub enum Command {
     /// Compute the weights a validator would set, from a replay directory of result shards
     Weights(WeightsArgs),
+    /// Show the configured bittensor wallet
+    #[command(subcommand)]
+    Wallet(WalletCommand),
 }
 
 /// `af weights`.
@@ -57,4 +60,36 @@ pub struct WeightsArgs {
     /// Threads used to parse shards (default: all cores)
     #[arg(long, value_name = "N", env = env_vars::AF_PARSE_THREADS)]
     pub parse_threads: Option<usize>,
+}
+
+/// `af wallet ...`.
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Print the coldkey and hotkey SS58 addresses of the configured wallet
+    Show(WalletShowArgs),
+}
+
+/// Which bittensor wallet to use (the flags and variables btcli and the original affine use).
+#[derive(Debug, Clone, Args)]
+pub struct WalletArgs {
+    /// Wallet (coldkey) name under the wallets directory
+    #[arg(long = "wallet.name", value_name = "NAME", env = env_vars::BT_WALLET_COLD, default_value = "default")]
+    pub wallet_name: String,
+    /// Hotkey name inside the wallet
+    #[arg(long = "wallet.hotkey", value_name = "NAME", env = env_vars::BT_WALLET_HOT, default_value = "default")]
+    pub wallet_hotkey: String,
+    /// Wallets directory [default: ~/.bittensor/wallets]
+    #[arg(long = "wallet.path", value_name = "DIR", env = env_vars::BT_WALLET_PATH)]
+    pub wallet_path: Option<PathBuf>,
+}
+
+/// `af wallet show`.
+#[derive(Debug, Args)]
+pub struct WalletShowArgs {
+    /// The wallet to show.
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
 }

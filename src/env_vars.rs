@@ -13,3 +13,13 @@ pub const AF_PARSE_THREADS: &str = "AF_PARSE_THREADS";
 pub const AF_NO_DOTENV: &str = "AF_NO_DOTENV";
 /// Standard tracing filter; overrides `-v` when set.
 pub const RUST_LOG: &str = "RUST_LOG";
+/// Wallet (coldkey) name (`--wallet.name`), as the original affine `.env`.
+pub const BT_WALLET_COLD: &str = "BT_WALLET_COLD";
+/// Hotkey name (`--wallet.hotkey`), as the original affine `.env`.
+pub const BT_WALLET_HOT: &str = "BT_WALLET_HOT";
+/// Wallets directory (`--wallet.path`), as bittensor-wallet reads it.
+pub const BT_WALLET_PATH: &str = "BT_WALLET_PATH";
+/// Password of `$NACL`-encrypted keyfiles; when unset, `af` prompts on a terminal.
+pub const AF_WALLET_PASSWORD: &str = "AF_WALLET_PASSWORD";
+/// Home directory, for the default wallets directory `~/.bittensor/wallets`.
+pub const HOME: &str = "HOME";

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::settings::ConfigError;
-use crate::store;
+use crate::{chain, store};
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,9 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitStatus::Usage;
         }
+        if let Some(chain_error) = cause.downcast_ref::<chain::Error>() {
+            return if chain_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
         if let Some(store_error) = cause.downcast_ref::<store::Error>() {
             return if store_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }
@@ -47,7 +50,24 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
 
 /// A hint for errors whose fix is known.
 fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    error.chain().find_map(|cause| match cause.downcast_ref::<store::Error>()? {
+    error.chain().find_map(|cause| cause.downcast_ref::<chain::Error>().and_then(chain_hint).or_else(|| store_hint(cause)))
+}
+
+fn chain_hint(error: &chain::Error) -> Option<&'static str> {
+    match error {
+        chain::Error::KeyfileMissing { .. } => Some(
+            "pick the wallet with --wallet.name/--wallet.hotkey/--wallet.path (or BT_WALLET_COLD/BT_WALLET_HOT/BT_WALLET_PATH); create one with btcli",
+        ),
+        chain::Error::WrongPassword { .. } | chain::Error::PasswordUnavailable { .. } => {
+            Some("set AF_WALLET_PASSWORD to the keyfile password, or run af on a terminal to be prompted")
+        }
+        chain::Error::KeyfileUnsupportedEncryption { .. } => Some("re-encrypt the key with a current btcli (it writes $NACL keyfiles)"),
+        _ => None,
+    }
+}
+
+fn store_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    match cause.downcast_ref::<store::Error>()? {
         store::Error::MetagraphMissing { .. } | store::Error::ReplayDirMissing { .. } => {
             Some("a replay directory holds metagraph.json and results/*.json shards (see README, \"Replay directories\")")
         }
@@ -55,7 +75,7 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
             Some("metagraph.json needs block, hotkeys (index = uid), and optionally tail, queryable, first_commit_block, burn")
         }
         _ => None,
-    })
+    }
 }
 
 /// `error: ...`, then one `caused by: ...` line per cause, then an optional hint.

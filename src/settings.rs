@@ -8,7 +8,8 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use crate::cli::{GlobalArgs, LogFormat, WeightsArgs};
+use crate::chain::wallet::{PasswordSource, WalletLocation};
+use crate::cli::{GlobalArgs, LogFormat, WalletArgs, WalletShowArgs, WeightsArgs};
 use crate::env_vars;
 
 /// A configuration problem the user must fix (exit code 2).
@@ -77,9 +78,82 @@ impl WeightsSettings {
     }
 }
 
+/// Which wallet to use and how to unlock its encrypted keyfiles.
+#[derive(Debug, Clone)]
+pub struct WalletSettings {
+    /// `<path>/<name>` and the hotkey name.
+    pub location: WalletLocation,
+    /// `AF_WALLET_PASSWORD`, else a terminal prompt.
+    pub password: PasswordSource,
+}
+
+impl WalletSettings {
+    /// Resolves the wallet flags; `~` in `--wallet.path` is the home directory, as bittensor
+    /// expands it.
+    ///
+    /// # Errors
+    /// An empty wallet or hotkey name, a name with a path separator, or no home directory
+    /// when the path needs one.
+    pub fn resolve(args: &WalletArgs) -> Result<Self, ConfigError> {
+        for (flag, value) in [("--wallet.name", &args.wallet_name), ("--wallet.hotkey", &args.wallet_hotkey)] {
+            if value.is_empty() || value.contains(['/', '\\']) || value == ".." {
+                return Err(ConfigError(format!("{flag} must be a plain name, not {value:?}")));
+            }
+        }
+        let home = || {
+            std::env::var_os(env_vars::HOME)
+                .filter(|home| !home.is_empty())
+                .map(PathBuf::from)
+                .ok_or_else(|| ConfigError("HOME is not set; pass --wallet.path".to_owned()))
+        };
+        let path = match &args.wallet_path {
+            None => home()?.join(".bittensor").join("wallets"),
+            Some(path) => match path.strip_prefix("~") {
+                Ok(rest) => home()?.join(rest),
+                Err(_) => path.clone(),
+            },
+        };
+        let password = std::env::var(env_vars::AF_WALLET_PASSWORD).ok();
+        Ok(Self {
+            location: WalletLocation { path, name: args.wallet_name.clone(), hotkey: args.wallet_hotkey.clone() },
+            password: PasswordSource::env_or_prompt(password),
+        })
+    }
+}
+
+/// `af wallet show` after validation.
+#[derive(Debug, Clone)]
+pub struct WalletShowSettings {
+    /// The wallet.
+    pub wallet: WalletSettings,
+    /// Print JSON instead of a table.
+    pub json: bool,
+}
+
+impl WalletShowSettings {
+    /// Validates `af wallet show` arguments.
+    ///
+    /// # Errors
+    /// As [`WalletSettings::resolve`].
+    pub fn resolve(args: &WalletShowArgs) -> Result<Self, ConfigError> {
+        Ok(Self { wallet: WalletSettings::resolve(&args.wallet)?, json: args.json })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wallet_settings_expand_tilde_and_reject_path_names() {
+        let args = WalletArgs { wallet_name: "cold".into(), wallet_hotkey: "hot".into(), wallet_path: Some("/w".into()) };
+        let settings = WalletSettings::resolve(&args).expect("valid");
+        assert_eq!(settings.location.hotkey_path(), PathBuf::from("/w/cold/hotkeys/hot"));
+        let bad = WalletArgs { wallet_name: "../x".into(), ..args.clone() };
+        assert!(WalletSettings::resolve(&bad).is_err());
+        let empty = WalletArgs { wallet_hotkey: String::new(), ..args };
+        assert!(WalletSettings::resolve(&empty).is_err());
+    }
 
     #[test]
     fn weights_settings_reject_zero_threads_and_default_to_cores() {

@@ -1,5 +1,6 @@
 //! One module per subcommand: each resolves its settings and wires the library modules.
 
+pub mod wallet;
 pub mod weights;
 
 use tokio_util::sync::CancellationToken;
@@ -15,5 +16,6 @@ use crate::output::Printer;
 pub async fn dispatch(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Weights(args) => weights::run(&args, printer, token).await,
+        Command::Wallet(command) => wallet::run(&command, printer),
     }
 }

@@ -2,4 +2,7 @@
 
 mod cli;
 mod golden;
+mod signing;
 mod support;
+mod wallet;
+mod weights;

@@ -1,0 +1,19 @@
+//! Everything `af` does with Bittensor keys and the subtensor chain.
+//!
+//! - [`ss58`]: SS58 addresses (format 42) to and from public keys.
+//! - [`signing`]: sr25519 keypairs and signatures exactly as bittensor's `Keypair.sign/verify`,
+//!   and the result signature text (DESIGN.md, "Wire formats").
+//! - [`pyjson`]: Python's `json.dumps(value, sort_keys=True)` rendering, byte for byte.
+//! - [`wallet`]: bittensor's wallet layout on disk, keyfiles and `$NACL` decryption.
+//! - [`weights`]: bittensor's float -> u16 weight normalisation, bit for bit.
+//!
+//! Only this module may talk to the chain client crates (`.ci/boundaries`).
+
+mod error;
+pub mod pyjson;
+pub mod signing;
+pub mod ss58;
+pub mod wallet;
+pub mod weights;
+
+pub use error::Error;
