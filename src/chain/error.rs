@@ -77,6 +77,9 @@ pub enum Error {
     /// Weights that cannot be normalised for the chain.
     #[error("invalid weights: {0}")]
     InvalidWeights(String),
+    /// Timelock encryption or decryption failed (malformed ciphertext, wrong round).
+    #[error("timelock: {0}")]
+    Timelock(String),
     /// A value cannot be rendered as Python's `json.dumps` would (Python would raise too).
     #[error("cannot render the signature text: {0}")]
     SignData(String),

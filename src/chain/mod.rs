@@ -5,14 +5,18 @@
 //!   and the result signature text (DESIGN.md, "Wire formats").
 //! - [`pyjson`]: Python's `json.dumps(value, sort_keys=True)` rendering, byte for byte.
 //! - [`wallet`]: bittensor's wallet layout on disk, keyfiles and `$NACL` decryption.
+//! - [`scale`]: the few SCALE encodings chain payloads need.
+//! - [`timelock`]: drand quicknet timelock encryption, wire-compatible with bittensor-drand.
 //! - [`weights`]: bittensor's float -> u16 weight normalisation, bit for bit.
 //!
 //! Only this module may talk to the chain client crates (`.ci/boundaries`).
 
 mod error;
 pub mod pyjson;
+pub mod scale;
 pub mod signing;
 pub mod ss58;
+pub mod timelock;
 pub mod wallet;
 pub mod weights;
 

@@ -4,5 +4,6 @@ mod cli;
 mod golden;
 mod signing;
 mod support;
+mod timelock;
 mod wallet;
 mod weights;
