@@ -46,6 +46,8 @@ pub enum Command {
     /// Show the configured bittensor wallet
     #[command(subcommand)]
     Wallet(WalletCommand),
+    /// Show a subnet's metagraph with each uid's latest revealed commitment
+    Metagraph(MetagraphArgs),
 }
 
 /// `af weights`.
@@ -89,6 +91,34 @@ pub struct WalletShowArgs {
     /// The wallet to show.
     #[command(flatten)]
     pub wallet: WalletArgs,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which subtensor node to talk to.
+#[derive(Debug, Clone, Args)]
+pub struct ChainArgs {
+    /// Subtensor endpoint: finney, test, local, or a ws:// or wss:// URL
+    #[arg(long, value_name = "ENDPOINT", env = env_vars::SUBTENSOR_ENDPOINT, default_value = "finney")]
+    pub subtensor_endpoint: String,
+    /// Endpoint tried when the primary fails [default with finney: the original's public fallback]
+    #[arg(long, value_name = "ENDPOINT", env = env_vars::SUBTENSOR_FALLBACK)]
+    pub subtensor_fallback: Option<String>,
+    /// Deadline of one chain call, in seconds
+    #[arg(long, value_name = "SECS", env = env_vars::AF_CHAIN_TIMEOUT, default_value_t = 30)]
+    pub chain_timeout: u64,
+}
+
+/// `af metagraph`.
+#[derive(Debug, Args)]
+pub struct MetagraphArgs {
+    /// The node to read.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Subnet to read
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,

@@ -23,3 +23,12 @@ pub const BT_WALLET_PATH: &str = "BT_WALLET_PATH";
 pub const AF_WALLET_PASSWORD: &str = "AF_WALLET_PASSWORD";
 /// Home directory, for the default wallets directory `~/.bittensor/wallets`.
 pub const HOME: &str = "HOME";
+/// Subtensor endpoint: `finney`, `test`, `local` or a URL (`--subtensor-endpoint`), as the
+/// original affine.
+pub const SUBTENSOR_ENDPOINT: &str = "SUBTENSOR_ENDPOINT";
+/// Endpoint tried when the primary fails (`--subtensor-fallback`), as the original affine.
+pub const SUBTENSOR_FALLBACK: &str = "SUBTENSOR_FALLBACK";
+/// Deadline of one chain call in seconds (`--chain-timeout`).
+pub const AF_CHAIN_TIMEOUT: &str = "AF_CHAIN_TIMEOUT";
+/// Subnet to read (`--netuid`).
+pub const AF_NETUID: &str = "AF_NETUID";

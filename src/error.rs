@@ -62,6 +62,12 @@ fn chain_hint(error: &chain::Error) -> Option<&'static str> {
             Some("set AF_WALLET_PASSWORD to the keyfile password, or run af on a terminal to be prompted")
         }
         chain::Error::KeyfileUnsupportedEncryption { .. } => Some("re-encrypt the key with a current btcli (it writes $NACL keyfiles)"),
+        chain::Error::Connect { .. } | chain::Error::Timeout { .. } => Some(
+            "check the node is up, or pick another with --subtensor-endpoint / SUBTENSOR_ENDPOINT (finney, test, local or a ws:// URL)",
+        ),
+        chain::Error::UnexpectedMetadata { .. } => {
+            Some("the node runs a runtime af does not know; point --subtensor-endpoint at an up-to-date subtensor node")
+        }
         _ => None,
     }
 }

@@ -8,8 +8,9 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
 use crate::chain::wallet::{PasswordSource, WalletLocation};
-use crate::cli::{GlobalArgs, LogFormat, WalletArgs, WalletShowArgs, WeightsArgs};
+use crate::cli::{ChainArgs, GlobalArgs, LogFormat, MetagraphArgs, WalletArgs, WalletShowArgs, WeightsArgs};
 use crate::env_vars;
 
 /// A configuration problem the user must fix (exit code 2).
@@ -140,9 +141,60 @@ impl WalletShowSettings {
     }
 }
 
+/// Resolves the chain flags: network names become URLs; the original's public fallback is
+/// used only with the default `finney` endpoint, so a local or custom node never fails over to
+/// a public one.
+///
+/// # Errors
+/// An unknown endpoint name or a zero timeout.
+pub fn resolve_chain(args: &ChainArgs) -> Result<ChainConfig, ConfigError> {
+    let endpoint = resolve_endpoint(&args.subtensor_endpoint).map_err(|error| ConfigError(format!("--subtensor-endpoint: {error}")))?;
+    let fallback = match &args.subtensor_fallback {
+        Some(fallback) if fallback.trim().is_empty() => None,
+        Some(fallback) => Some(resolve_endpoint(fallback).map_err(|error| ConfigError(format!("--subtensor-fallback: {error}")))?),
+        None if args.subtensor_endpoint.trim() == "finney" => Some(DEFAULT_FALLBACK_URL.to_owned()),
+        None => None,
+    };
+    if args.chain_timeout == 0 {
+        return Err(ConfigError("--chain-timeout must be at least 1 second".to_owned()));
+    }
+    Ok(ChainConfig { endpoint, fallback, timeout: std::time::Duration::from_secs(args.chain_timeout) })
+}
+
+/// `af metagraph` after validation.
+#[derive(Debug, Clone)]
+pub struct MetagraphSettings {
+    /// The node.
+    pub chain: ChainConfig,
+    /// The subnet.
+    pub netuid: u16,
+    /// Print JSON instead of a table.
+    pub json: bool,
+}
+
+impl MetagraphSettings {
+    /// Validates `af metagraph` arguments.
+    ///
+    /// # Errors
+    /// As [`resolve_chain`].
+    pub fn resolve(args: &MetagraphArgs) -> Result<Self, ConfigError> {
+        Ok(Self { chain: resolve_chain(&args.chain)?, netuid: args.netuid, json: args.json })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_settings_use_the_public_fallback_only_with_finney() {
+        let args = ChainArgs { subtensor_endpoint: "finney".into(), subtensor_fallback: None, chain_timeout: 5 };
+        assert_eq!(resolve_chain(&args).expect("valid").fallback.as_deref(), Some(DEFAULT_FALLBACK_URL));
+        let local = ChainArgs { subtensor_endpoint: "ws://127.0.0.1:9".into(), ..args.clone() };
+        assert_eq!(resolve_chain(&local).expect("valid").fallback, None);
+        let bad = ChainArgs { subtensor_endpoint: "mainnet".into(), ..args };
+        assert!(resolve_chain(&bad).is_err());
+    }
 
     #[test]
     fn wallet_settings_expand_tilde_and_reject_path_names() {

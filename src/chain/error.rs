@@ -80,6 +80,48 @@ pub enum Error {
     /// Timelock encryption or decryption failed (malformed ciphertext, wrong round).
     #[error("timelock: {0}")]
     Timelock(String),
+    /// An endpoint that is neither a known network name nor a `ws://`/`wss://` URL.
+    #[error("unknown subtensor endpoint {endpoint:?}")]
+    InvalidEndpoint {
+        /// What was given.
+        endpoint: String,
+    },
+    /// The node could not be reached or did not complete the handshake.
+    #[error("failed to connect to subtensor at {endpoint}")]
+    Connect {
+        /// The endpoint URL.
+        endpoint: String,
+        /// The transport or handshake error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A call to the node failed.
+    #[error("subtensor call failed while {what} ({endpoint})")]
+    Rpc {
+        /// What was being done.
+        what: &'static str,
+        /// The endpoint URL.
+        endpoint: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A call did not finish within its deadline.
+    #[error("subtensor did not answer in time while {what} ({endpoint})")]
+    Timeout {
+        /// What was being done.
+        what: &'static str,
+        /// The endpoint URL.
+        endpoint: String,
+    },
+    /// The node's metadata lacks a pallet, storage item or call `af` needs.
+    #[error("the node at {endpoint} has no {item} in its metadata")]
+    UnexpectedMetadata {
+        /// The endpoint URL.
+        endpoint: String,
+        /// The missing pallet or item.
+        item: String,
+    },
     /// A value cannot be rendered as Python's `json.dumps` would (Python would raise too).
     #[error("cannot render the signature text: {0}")]
     SignData(String),
@@ -100,12 +142,13 @@ impl Error {
                 | Self::WrongPassword { .. }
                 | Self::PasswordUnavailable { .. }
                 | Self::NoSecretKey { .. }
+                | Self::InvalidEndpoint { .. }
         )
     }
 
     /// Whether retrying the same operation may succeed.
     #[must_use]
     pub fn is_transient(&self) -> bool {
-        false
+        matches!(self, Self::Connect { .. } | Self::Rpc { .. } | Self::Timeout { .. })
     }
 }

@@ -1,5 +1,7 @@
 //! Everything `af` does with Bittensor keys and the subtensor chain.
 //!
+//! - [`client`]: the subtensor client (subxt, dynamic API, legacy RPC backend): metagraph and
+//!   revealed commitments.
 //! - [`ss58`]: SS58 addresses (format 42) to and from public keys.
 //! - [`signing`]: sr25519 keypairs and signatures exactly as bittensor's `Keypair.sign/verify`,
 //!   and the result signature text (DESIGN.md, "Wire formats").
@@ -11,6 +13,7 @@
 //!
 //! Only this module may talk to the chain client crates (`.ci/boundaries`).
 
+pub mod client;
 mod error;
 pub mod pyjson;
 pub mod scale;

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod chain;
 mod cli;
 mod golden;
 mod signing;

@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests.
 
+pub mod subtensor;
+
 use std::path::{Path, PathBuf};
 
 /// `../shared` beside the repository (the steering folder CI places next to the clone).

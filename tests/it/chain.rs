@@ -1,0 +1,128 @@
+//! The production chain client and `af metagraph` against the local subtensor node
+//! (tests/it/support/subtensor.rs), which serves finney's real metadata over a loopback
+//! WebSocket.
+
+use std::time::Duration;
+
+use affine::chain::client::{ChainClient, ChainConfig};
+use affine::chain::signing::Keypair;
+use serde_json::Value;
+
+use crate::support::af;
+use crate::support::subtensor::{FakeSubtensor, finney_metadata_without_pallet};
+
+const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn hotkey(seed: u8) -> [u8; 32] {
+    Keypair::from_seed(&[seed; 32]).expect("seed").public_key().0
+}
+
+async fn seeded_node() -> FakeSubtensor {
+    let node = FakeSubtensor::start(50, Duration::from_millis(200)).await;
+    node.set_neurons(120, &[(hotkey(1), 10, true), (hotkey(2), 20, false), (hotkey(3), 30, false)]);
+    node.push_revealed_commitment(120, hotkey(2), r#"{"model": "old/m", "revision": "r0", "chute_id": "c0"}"#, 40);
+    node.push_revealed_commitment(120, hotkey(2), r#"{"model": "alice/m", "revision": "r1", "chute_id": "c1"}"#, 45);
+    node.push_revealed_commitment(120, hotkey(3), r#"{"model": "bob/m", "revision": "r2", "chute_id": "c2"}"#, 47);
+    // Another subnet's entries must not leak into netuid 120.
+    node.set_neurons(7, &[(hotkey(9), 1, true)]);
+    node.push_revealed_commitment(7, hotkey(9), "other subnet", 5);
+    node
+}
+
+fn config(url: &str) -> ChainConfig {
+    ChainConfig { endpoint: url.to_owned(), fallback: None, timeout: Duration::from_secs(10) }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_client_reads_metagraph_and_revealed_commitments() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        let client = ChainClient::connect(config(node.url())).await.expect("connect");
+        let best = client.best_block().await.expect("best block");
+        assert!(best >= 50 && best <= node.best_block(), "best block {best}");
+        let metagraph = client.metagraph(120).await.expect("metagraph");
+        assert!(metagraph.block >= 50);
+        let hotkeys: Vec<[u8; 32]> = metagraph.neurons.iter().map(|n| n.hotkey.0).collect();
+        assert_eq!(hotkeys, vec![hotkey(1), hotkey(2), hotkey(3)]);
+        assert_eq!(metagraph.neurons.iter().map(|n| n.last_update).collect::<Vec<_>>(), vec![10, 20, 30]);
+        assert_eq!(metagraph.neurons.iter().map(|n| n.validator_permit).collect::<Vec<_>>(), vec![true, false, false]);
+        let revealed = client.revealed_commitments(120).await.expect("commitments");
+        assert_eq!(revealed.len(), 2);
+        let alice = &revealed[&affine::chain::signing::PublicKey(hotkey(2))];
+        assert_eq!(alice.iter().map(|c| c.block).collect::<Vec<_>>(), vec![40, 45]);
+        assert_eq!(alice[1].text, r#"{"model": "alice/m", "revision": "r1", "chute_id": "c1"}"#);
+    })
+    .await
+    .expect("test timed out");
+}
+
+async fn run_af(args: Vec<String>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || af().args(args).output().expect("run af")).await.expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_metagraph_shows_uids_and_latest_commitments() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        let output = run_af(vec!["metagraph".into(), "--json".into(), "--subtensor-endpoint".into(), node.url().into()]).await;
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let document: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+        assert_eq!(document["netuid"], 120);
+        let neurons = document["neurons"].as_array().expect("neurons");
+        assert_eq!(neurons.len(), 3);
+        assert_eq!(neurons[0]["commitment"], Value::Null);
+        assert_eq!(neurons[1]["hotkey"], affine::chain::ss58::encode(&hotkey(2)));
+        assert_eq!(neurons[1]["commitment"]["block"], 45);
+        assert_eq!(neurons[2]["commitment"]["text"], r#"{"model": "bob/m", "revision": "r2", "chute_id": "c2"}"#);
+        assert_eq!(neurons[0]["validator_permit"], true);
+
+        let table = run_af(vec!["metagraph".into(), "--subtensor-endpoint".into(), node.url().into(), "--netuid".into(), "7".into()]).await;
+        let text = String::from_utf8_lossy(&table.stdout);
+        assert!(text.starts_with("Metagraph of netuid 7 at block "), "{text}");
+        assert!(text.contains("other subnet") && text.contains(&affine::chain::ss58::encode(&hotkey(9))), "{text}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_metagraph_unreachable_endpoint_is_a_one_line_error_with_exit_1() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let output = run_af(vec![
+            "metagraph".into(),
+            "--subtensor-endpoint".into(),
+            format!("ws://127.0.0.1:{port}"),
+            "--chain-timeout".into(),
+            "5".into(),
+        ])
+        .await;
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.starts_with("error: failed to reach subtensor\n  caused by: failed to connect to subtensor at ws://127.0.0.1:"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: check the node is up"), "{stderr}");
+        let bad = run_af(vec!["metagraph".into(), "--subtensor-endpoint".into(), "mainnet".into()]).await;
+        assert_eq!(bad.status.code(), Some(2));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_metagraph_node_without_commitments_pallet_names_the_missing_item() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = FakeSubtensor::start_with_metadata(finney_metadata_without_pallet("Commitments"), 5, Duration::from_millis(200)).await;
+        node.set_neurons(120, &[(hotkey(1), 1, true)]);
+        let output = run_af(vec!["metagraph".into(), "--subtensor-endpoint".into(), node.url().into()]).await;
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error: failed to read commitments on netuid 120"), "{stderr}");
+        assert!(stderr.contains("has no Commitments in its metadata") && stderr.contains("hint: the node runs a runtime"), "{stderr}");
+    })
+    .await
+    .expect("test timed out");
+}

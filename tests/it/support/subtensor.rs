@@ -1,0 +1,325 @@
+//! A local subtensor-compatible node for tests: the real finney metadata
+//! (`../shared/subtensor/finney.scale`) served over a loopback WebSocket with the legacy RPC
+//! methods subxt's `LegacyBackend` uses, storage kept in memory and blocks produced on a timer.
+//!
+//! Served: `chain_getBlockHash`, `chain_getFinalizedHead`, `chain_getHeader`,
+//! `state_call` (`Core_version`, `Metadata_metadata_versions`, `Metadata_metadata_at_version`),
+//! `state_getStorage`, `state_getKeysPaged`, `state_queryStorageAt`. Storage keys are built the
+//! way FRAME builds them (twox128 of pallet and item, then each key with its hasher), so the
+//! production client reads it unchanged. Extrinsic submission is not served yet.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jsonrpsee::RpcModule;
+use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
+use jsonrpsee::types::{ErrorObjectOwned, Params};
+use serde_json::{Value, json};
+use subxt::ext::codec::{Compact, Encode};
+
+use super::shared_dir;
+
+/// Finney's genesis hash: block 0 of the fake chain.
+const FINNEY_GENESIS: &str = "2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
+/// The spec and transaction versions of the metadata in finney.scale.
+const SPEC_VERSION: u32 = 393;
+const TRANSACTION_VERSION: u32 = 1;
+
+struct Chain {
+    metadata: Vec<u8>,
+    /// Block hashes by number.
+    blocks: Vec<[u8; 32]>,
+    storage: BTreeMap<Vec<u8>, Vec<u8>>,
+}
+
+type Shared = Arc<Mutex<Chain>>;
+
+/// The running node; stops its server and block producer on drop.
+pub struct FakeSubtensor {
+    url: String,
+    chain: Shared,
+    handle: Option<ServerHandle>,
+    producer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FakeSubtensor {
+    fn drop(&mut self) {
+        self.producer.abort();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.stop();
+        }
+    }
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn rpc_error(message: impl Into<String>) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(-32602, message.into(), None::<()>)
+}
+
+fn parse_hex(value: &Value) -> Result<Vec<u8>, ErrorObjectOwned> {
+    let text = value.as_str().ok_or_else(|| rpc_error("expected a hex string"))?;
+    hex::decode(text.trim_start_matches("0x")).map_err(|_| rpc_error("invalid hex"))
+}
+
+fn params_list(params: &Params<'_>) -> Vec<Value> {
+    params.parse::<Vec<Value>>().unwrap_or_default()
+}
+
+/// finney's metadata as the file holds it.
+pub fn finney_metadata() -> Vec<u8> {
+    let path = shared_dir().join("subtensor").join("finney.scale");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// finney's metadata without pallet `name`: a node running a runtime `af` does not expect.
+pub fn finney_metadata_without_pallet(name: &str) -> Vec<u8> {
+    use subxt::ext::codec::Decode as _;
+    use subxt::ext::frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let mut prefixed = RuntimeMetadataPrefixed::decode(&mut finney_metadata().as_slice()).expect("finney.scale decodes");
+    let RuntimeMetadata::V16(metadata) = &mut prefixed.1 else { panic!("finney.scale is V16 metadata") };
+    let before = metadata.pallets.len();
+    metadata.pallets.retain(|pallet| pallet.name != name);
+    assert_eq!(metadata.pallets.len(), before - 1, "finney has pallet {name}");
+    prefixed.encode()
+}
+
+/// `twox128(pallet) ++ twox128(item)`.
+pub fn storage_prefix(pallet: &str, item: &str) -> Vec<u8> {
+    [sp_crypto_hashing::twox_128(pallet.as_bytes()), sp_crypto_hashing::twox_128(item.as_bytes())].concat()
+}
+
+/// `Twox64Concat` of an encoded key.
+fn twox64_concat(key: &[u8]) -> Vec<u8> {
+    [sp_crypto_hashing::twox_64(key).as_slice(), key].concat()
+}
+
+fn block_hash(number: u64) -> [u8; 32] {
+    if number == 0 {
+        return hex::decode(FINNEY_GENESIS).expect("hex").try_into().expect("32 bytes");
+    }
+    sp_crypto_hashing::blake2_256(&number.to_le_bytes())
+}
+
+fn header_json(number: u64) -> Value {
+    let parent = if number == 0 { [0; 32] } else { block_hash(number - 1) };
+    json!({
+        "parentHash": hex0x(&parent),
+        "number": format!("0x{number:x}"),
+        "stateRoot": hex0x(&[0; 32]),
+        "extrinsicsRoot": hex0x(&[0; 32]),
+        "digest": {"logs": []},
+    })
+}
+
+fn runtime_version() -> Vec<u8> {
+    let apis: Vec<([u8; 8], u32)> = Vec::new();
+    ("node-subtensor", "node-subtensor", 1_u32, SPEC_VERSION, 1_u32, apis, TRANSACTION_VERSION, 1_u8).encode()
+}
+
+impl Chain {
+    fn number_of(&self, hash: &[u8]) -> Option<u64> {
+        self.blocks.iter().position(|h| h.as_slice() == hash).map(|n| n as u64)
+    }
+
+    fn best(&self) -> u64 {
+        self.blocks.len() as u64 - 1
+    }
+
+    /// The block a request is `at`: the given hash (which must exist) or the best block.
+    fn at(&self, value: Option<&Value>) -> Result<u64, ErrorObjectOwned> {
+        match value {
+            None | Some(Value::Null) => Ok(self.best()),
+            Some(hash) => self.number_of(&parse_hex(hash)?).ok_or_else(|| rpc_error("unknown block")),
+        }
+    }
+
+    fn state_call(&self, method: &str, data: &[u8]) -> Result<Vec<u8>, ErrorObjectOwned> {
+        match method {
+            "Core_version" => Ok(runtime_version()),
+            "Metadata_metadata_versions" => Ok(vec![16_u32].encode()),
+            "Metadata_metadata_at_version" => {
+                if data != 16_u32.encode().as_slice() {
+                    return Ok(None::<Vec<u8>>.encode());
+                }
+                let mut out = vec![1_u8];
+                Compact(u32::try_from(self.metadata.len()).expect("metadata fits u32")).encode_to(&mut out);
+                out.extend_from_slice(&self.metadata);
+                Ok(out)
+            }
+            other => Err(rpc_error(format!("runtime call {other} is not served by the fake node"))),
+        }
+    }
+}
+
+fn register(module: &mut RpcModule<Shared>) {
+    module
+        .register_method("chain_getBlockHash", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let number = match params_list(&params).first() {
+                None | Some(Value::Null) => chain.best(),
+                Some(Value::Number(n)) => n.as_u64().ok_or_else(|| rpc_error("bad block number"))?,
+                Some(Value::String(text)) => {
+                    u64::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|_| rpc_error("bad block number"))?
+                }
+                Some(_) => return Err(rpc_error("bad block number")),
+            };
+            Ok(if number <= chain.best() { json!(hex0x(&chain.blocks[usize::try_from(number).expect("small")])) } else { Value::Null })
+        })
+        .expect("register");
+    module
+        .register_method("chain_getFinalizedHead", |_, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            Ok(json!(hex0x(&block_hash(chain.best()))))
+        })
+        .expect("register");
+    module
+        .register_method("chain_getHeader", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let list = params_list(&params);
+            match list.first() {
+                None | Some(Value::Null) => Ok(header_json(chain.best())),
+                Some(hash) => Ok(chain.number_of(&parse_hex(hash)?).map_or(Value::Null, header_json)),
+            }
+        })
+        .expect("register");
+    module
+        .register_method("state_call", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let list = params_list(&params);
+            let method = list.first().and_then(Value::as_str).ok_or_else(|| rpc_error("missing method"))?;
+            let data = list.get(1).map(parse_hex).transpose()?.unwrap_or_default();
+            chain.at(list.get(2))?;
+            Ok(json!(hex0x(&chain.state_call(method, &data)?)))
+        })
+        .expect("register");
+    module
+        .register_method("state_getStorage", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let list = params_list(&params);
+            let key = parse_hex(list.first().ok_or_else(|| rpc_error("missing key"))?)?;
+            chain.at(list.get(1))?;
+            Ok(chain.storage.get(&key).map_or(Value::Null, |value| json!(hex0x(value))))
+        })
+        .expect("register");
+    module
+        .register_method("state_getKeysPaged", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let list = params_list(&params);
+            let prefix = parse_hex(list.first().ok_or_else(|| rpc_error("missing prefix"))?)?;
+            let count = list.get(1).and_then(Value::as_u64).ok_or_else(|| rpc_error("missing count"))?;
+            let start = match list.get(2) {
+                None | Some(Value::Null) => None,
+                Some(key) => Some(parse_hex(key)?),
+            };
+            chain.at(list.get(3))?;
+            let keys: Vec<Value> = chain
+                .storage
+                .keys()
+                .filter(|key| key.starts_with(&prefix))
+                .filter(|key| start.as_ref().is_none_or(|start| *key > start))
+                .take(usize::try_from(count).unwrap_or(usize::MAX))
+                .map(|key| json!(hex0x(key)))
+                .collect();
+            Ok(Value::Array(keys))
+        })
+        .expect("register");
+    module
+        .register_method("state_queryStorageAt", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let list = params_list(&params);
+            let keys = list.first().and_then(Value::as_array).ok_or_else(|| rpc_error("missing keys"))?;
+            let at = chain.at(list.get(1))?;
+            let changes: Vec<Value> = keys
+                .iter()
+                .map(|key| {
+                    let bytes = parse_hex(key)?;
+                    Ok(json!([hex0x(&bytes), chain.storage.get(&bytes).map_or(Value::Null, |value| json!(hex0x(value)))]))
+                })
+                .collect::<Result<_, ErrorObjectOwned>>()?;
+            Ok(json!([{"block": hex0x(&block_hash(at)), "changes": changes}]))
+        })
+        .expect("register");
+}
+
+impl FakeSubtensor {
+    /// Starts the node on 127.0.0.1 (port 0) with `initial_blocks` blocks after genesis and a
+    /// new block every `block_interval`; returns once it accepts connections.
+    pub async fn start(initial_blocks: u64, block_interval: Duration) -> Self {
+        Self::start_with_metadata(finney_metadata(), initial_blocks, block_interval).await
+    }
+
+    /// As [`Self::start`], serving `metadata` (SCALE `RuntimeMetadataPrefixed`) instead of
+    /// finney's.
+    pub async fn start_with_metadata(metadata: Vec<u8>, initial_blocks: u64, block_interval: Duration) -> Self {
+        let chain: Shared =
+            Arc::new(Mutex::new(Chain { metadata, blocks: (0..=initial_blocks).map(block_hash).collect(), storage: BTreeMap::new() }));
+        let mut module = RpcModule::new(chain.clone());
+        register(&mut module);
+        let server = Server::builder()
+            .set_config(ServerConfig::builder().set_tcp_no_delay(true).build())
+            .build("127.0.0.1:0")
+            .await
+            .expect("bind the fake subtensor node");
+        let address = server.local_addr().expect("bound address");
+        let handle = server.start(module);
+        let ticking = chain.clone();
+        let producer = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(block_interval);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            interval.tick().await;
+            loop {
+                interval.tick().await;
+                let mut chain = ticking.lock().expect("chain lock");
+                let next = chain.blocks.len() as u64;
+                chain.blocks.push(block_hash(next));
+            }
+        });
+        // The listener is bound before `start`, so connections are accepted from here on.
+        Self { url: format!("ws://{address}"), chain, handle: Some(handle), producer }
+    }
+
+    /// The WebSocket URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The best block number.
+    pub fn best_block(&self) -> u64 {
+        self.chain.lock().expect("chain lock").best()
+    }
+
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) {
+        self.chain.lock().expect("chain lock").storage.insert(key, value);
+    }
+
+    /// Registers neurons on `netuid`: `(hotkey, last_update, validator_permit)` by uid.
+    pub fn set_neurons(&self, netuid: u16, neurons: &[([u8; 32], u64, bool)]) {
+        let count = u16::try_from(neurons.len()).expect("fewer than 65536 neurons");
+        let netuid_key = netuid.encode();
+        self.put([storage_prefix("SubtensorModule", "SubnetworkN"), netuid_key.clone()].concat(), count.encode());
+        let last_update: Vec<u64> = neurons.iter().map(|n| n.1).collect();
+        self.put([storage_prefix("SubtensorModule", "LastUpdate"), netuid_key.clone()].concat(), last_update.encode());
+        let permits: Vec<bool> = neurons.iter().map(|n| n.2).collect();
+        self.put([storage_prefix("SubtensorModule", "ValidatorPermit"), netuid_key.clone()].concat(), permits.encode());
+        for (uid, (hotkey, _, _)) in (0_u16..).zip(neurons) {
+            self.put([storage_prefix("SubtensorModule", "Keys"), netuid_key.clone(), uid.encode()].concat(), hotkey.encode());
+        }
+    }
+
+    /// Appends a revealed commitment (SCALE-encoded text, as the chain stores it) for `hotkey`.
+    pub fn push_revealed_commitment(&self, netuid: u16, hotkey: [u8; 32], text: &str, block: u64) {
+        let key = [storage_prefix("Commitments", "RevealedCommitments"), netuid.encode(), twox64_concat(&hotkey)].concat();
+        let mut chain = self.chain.lock().expect("chain lock");
+        let mut list: Vec<(Vec<u8>, u64)> = chain
+            .storage
+            .get(&key)
+            .map(|bytes| subxt::ext::codec::Decode::decode(&mut bytes.as_slice()).expect("stored list decodes"))
+            .unwrap_or_default();
+        list.push((text.to_owned().encode(), block));
+        chain.storage.insert(key, list.encode());
+    }
+}
