@@ -126,3 +126,59 @@ async fn cli_metagraph_node_without_commitments_pallet_names_the_missing_item() 
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_client_falls_back_when_the_primary_is_down() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let config = ChainConfig {
+            endpoint: format!("ws://127.0.0.1:{port}"),
+            fallback: Some(node.url().to_owned()),
+            timeout: Duration::from_secs(10),
+        };
+        let client = ChainClient::connect(config).await.expect("connects through the fallback");
+        assert_eq!(client.metagraph(120).await.expect("metagraph").neurons.len(), 3);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_client_silent_node_hits_the_deadline() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        // A bound listener that never accepts: the kernel completes the TCP handshake from its
+        // backlog, and the WebSocket handshake is never answered.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("ws://{}", listener.local_addr().expect("addr"));
+        let config = ChainConfig { endpoint: url, fallback: None, timeout: Duration::from_millis(500) };
+        let error = ChainClient::connect(config).await.expect_err("no answer");
+        assert!(matches!(error, affine::chain::Error::Timeout { .. }), "{error}");
+        assert!(error.is_transient());
+        drop(listener);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_client_reconnects_and_retries_once_when_its_node_goes_away() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let primary = seeded_node().await;
+        let fallback = FakeSubtensor::start(5, Duration::from_millis(200)).await;
+        fallback.set_neurons(120, &[(hotkey(5), 1, true), (hotkey(6), 2, true)]);
+        let config =
+            ChainConfig { endpoint: primary.url().to_owned(), fallback: Some(fallback.url().to_owned()), timeout: Duration::from_secs(5) };
+        let client = ChainClient::connect(config).await.expect("connect");
+        assert_eq!(client.metagraph(120).await.expect("metagraph").neurons.len(), 3);
+        drop(primary);
+        let metagraph = client.metagraph(120).await.expect("the call is retried on the fallback");
+        assert_eq!(
+            metagraph.neurons.iter().map(|n| n.hotkey.0).collect::<Vec<_>>(),
+            vec![hotkey(5), hotkey(6)],
+            "read from the fallback node"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
