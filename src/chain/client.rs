@@ -101,6 +101,24 @@ pub struct Metagraph {
     pub neurons: Vec<Neuron>,
 }
 
+/// A subnet's weight-setting parameters, read at one block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubnetParams {
+    /// The block they were read at.
+    pub block: u64,
+    /// `Tempo` (blocks per epoch; storage default 360).
+    pub tempo: u16,
+    /// `WeightsVersionKey` (the chain accepts `version_key >=` this, or anything when 0).
+    pub weights_version_key: u64,
+    /// `CommitRevealWeightsEnabled` (storage default true): weights go through timelocked
+    /// commits instead of `set_mechanism_weights`.
+    pub commit_reveal_enabled: bool,
+    /// `RevealPeriodEpochs` (storage default 1).
+    pub reveal_period_epochs: u64,
+    /// `WeightsSetRateLimit` in blocks (storage default 100).
+    pub weights_rate_limit: u64,
+}
+
 /// One revealed commitment: the block the chain revealed it at and its text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevealedCommitment {
@@ -219,6 +237,49 @@ impl ChainClient {
         .await
     }
 
+    /// Waits for the next best block (a `chain_subscribeNewHeads` subscription) and returns
+    /// its number, as the original's `wait_for_block`.
+    ///
+    /// # Errors
+    /// Transport failures after the retry, or no new block within the deadline.
+    pub async fn wait_for_next_block(&self) -> Result<u64, Error> {
+        self.call("waiting for the next block", |connection| async move {
+            const WHAT: &str = "waiting for the next block";
+            let mut heads =
+                connection.rpc.chain_subscribe_new_heads().await.map_err(|error| chain_error(WHAT, &connection.endpoint, error))?;
+            let current = connection
+                .rpc
+                .chain_get_header(None)
+                .await
+                .map_err(|error| chain_error(WHAT, &connection.endpoint, error))?
+                .map_or(0, |header| header.number);
+            // A node may first repeat its current head: wait for a higher one.
+            loop {
+                match heads.next().await {
+                    Some(Ok(header)) if header.number > current => return Ok(header.number),
+                    Some(Ok(_)) => {}
+                    Some(Err(error)) => return Err(chain_error(WHAT, &connection.endpoint, error)),
+                    None => {
+                        return Err(Error::Rpc {
+                            what: WHAT,
+                            endpoint: connection.endpoint.clone(),
+                            source: "the new-heads subscription ended".into(),
+                        });
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    /// The weight-setting parameters of `netuid` at the latest finalized block.
+    ///
+    /// # Errors
+    /// Transport failures after the retry, or a node whose metadata lacks these items.
+    pub async fn subnet_params(&self, netuid: u16) -> Result<SubnetParams, Error> {
+        self.call("reading subnet parameters", |connection| async move { read_subnet_params(&connection, netuid).await }).await
+    }
+
     /// The metagraph of `netuid` (hotkeys by uid, `LastUpdate`, `ValidatorPermit`), every
     /// value read at the latest finalized block.
     ///
@@ -286,6 +347,38 @@ async fn read_metagraph(connection: &Connection, netuid: u16) -> Result<Metagrap
         })
         .collect();
     Ok(Metagraph { netuid, block, neurons })
+}
+
+/// Reads one storage value keyed by the netuid (its default when unset).
+async fn fetch_by_netuid<V>(
+    at: &subxt::client::ClientAtBlock<SubstrateConfig, subxt::client::OnlineClientAtBlockImpl<SubstrateConfig>>,
+    endpoint: &str,
+    item: &'static str,
+    netuid: u16,
+) -> Result<V, Error>
+where
+    V: subxt::ext::scale_decode::DecodeAsType + 'static,
+{
+    const WHAT: &str = "reading subnet parameters";
+    at.storage()
+        .fetch(dynamic::storage::<(u16,), V>("SubtensorModule", item), (netuid,))
+        .await
+        .map_err(|error| storage_error(WHAT, endpoint, error))?
+        .decode()
+        .map_err(|error| chain_error(WHAT, endpoint, error))
+}
+
+async fn read_subnet_params(connection: &Connection, netuid: u16) -> Result<SubnetParams, Error> {
+    let endpoint = &connection.endpoint;
+    let at = connection.client.at_current_block().await.map_err(|error| chain_error("reading subnet parameters", endpoint, error))?;
+    Ok(SubnetParams {
+        block: at.block_number(),
+        tempo: fetch_by_netuid(&at, endpoint, "Tempo", netuid).await?,
+        weights_version_key: fetch_by_netuid(&at, endpoint, "WeightsVersionKey", netuid).await?,
+        commit_reveal_enabled: fetch_by_netuid(&at, endpoint, "CommitRevealWeightsEnabled", netuid).await?,
+        reveal_period_epochs: fetch_by_netuid(&at, endpoint, "RevealPeriodEpochs", netuid).await?,
+        weights_rate_limit: fetch_by_netuid(&at, endpoint, "WeightsSetRateLimit", netuid).await?,
+    })
 }
 
 async fn read_revealed(connection: &Connection, netuid: u16) -> Result<BTreeMap<PublicKey, Vec<RevealedCommitment>>, Error> {

@@ -29,6 +29,9 @@ struct Row {
 struct Document {
     netuid: u16,
     block: u64,
+    tempo: u16,
+    weights_version_key: u64,
+    commit_reveal_enabled: bool,
     neurons: Vec<Row>,
 }
 
@@ -41,6 +44,7 @@ pub async fn run(args: &MetagraphArgs, printer: Printer) -> anyhow::Result<ExitS
     let netuid = settings.netuid;
     let client = ChainClient::connect(settings.chain.clone()).await.context("failed to reach subtensor")?;
     let metagraph = client.metagraph(netuid).await.with_context(|| format!("failed to read the metagraph of netuid {netuid}"))?;
+    let params = client.subnet_params(netuid).await.with_context(|| format!("failed to read the parameters of netuid {netuid}"))?;
     let mut revealed =
         client.revealed_commitments(netuid).await.with_context(|| format!("failed to read commitments on netuid {netuid}"))?;
     let neurons: Vec<Row> = metagraph
@@ -55,7 +59,14 @@ pub async fn run(args: &MetagraphArgs, printer: Printer) -> anyhow::Result<ExitS
             commitment: revealed.get_mut(&neuron.hotkey).and_then(Vec::pop).map(|c| Commitment { block: c.block, text: c.text }),
         })
         .collect();
-    let document = Document { netuid, block: metagraph.block, neurons };
+    let document = Document {
+        netuid,
+        block: metagraph.block,
+        tempo: params.tempo,
+        weights_version_key: params.weights_version_key,
+        commit_reveal_enabled: params.commit_reveal_enabled,
+        neurons,
+    };
     if settings.json {
         printer.json(&document).context("failed to write to stdout")?;
         return Ok(ExitStatus::Success);
@@ -76,7 +87,15 @@ pub async fn run(args: &MetagraphArgs, printer: Printer) -> anyhow::Result<ExitS
             ]
         })
         .collect();
-    let text = format!("Metagraph of netuid {} at block {}\n{}", document.netuid, document.block, plain_table(&header, &rows));
+    let text = format!(
+        "Metagraph of netuid {} at block {} (tempo {}, weights version key {}, commit-reveal {})\n{}",
+        document.netuid,
+        document.block,
+        document.tempo,
+        document.weights_version_key,
+        if document.commit_reveal_enabled { "on" } else { "off" },
+        plain_table(&header, &rows)
+    );
     printer.raw(&text).context("failed to write to stdout")?;
     Ok(ExitStatus::Success)
 }

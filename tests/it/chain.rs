@@ -64,10 +64,15 @@ async fn run_af(args: Vec<String>) -> std::process::Output {
 async fn cli_metagraph_shows_uids_and_latest_commitments() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let node = seeded_node().await;
+        node.set_subnet_params(120, 360, 7, false);
         let output = run_af(vec!["metagraph".into(), "--json".into(), "--subtensor-endpoint".into(), node.url().into()]).await;
         assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
         let document: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
         assert_eq!(document["netuid"], 120);
+        assert_eq!(
+            (&document["tempo"], &document["weights_version_key"], &document["commit_reveal_enabled"]),
+            (&360.into(), &7.into(), &false.into())
+        );
         let neurons = document["neurons"].as_array().expect("neurons");
         assert_eq!(neurons.len(), 3);
         assert_eq!(neurons[0]["commitment"], Value::Null);
@@ -178,6 +183,27 @@ async fn chain_client_reconnects_and_retries_once_when_its_node_goes_away() {
             vec![hotkey(5), hotkey(6)],
             "read from the fallback node"
         );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_client_waits_for_the_next_block_and_reads_subnet_params() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        node.set_subnet_params(120, 99, 9_012_002, false);
+        let client = ChainClient::connect(config(node.url())).await.expect("connect");
+        let before = client.best_block().await.expect("best block");
+        let next = client.wait_for_next_block().await.expect("next block");
+        assert!(next > before, "{next} after {before}");
+        assert!(client.best_block().await.expect("best block") >= next);
+        let params = client.subnet_params(120).await.expect("params");
+        assert_eq!((params.tempo, params.weights_version_key, params.commit_reveal_enabled), (99, 9_012_002, false));
+        // Unset items read as finney's storage defaults.
+        assert_eq!((params.reveal_period_epochs, params.weights_rate_limit), (1, 100));
+        let defaults = client.subnet_params(7).await.expect("params");
+        assert_eq!((defaults.tempo, defaults.commit_reveal_enabled), (360, true));
     })
     .await
     .expect("test timed out");

@@ -4,7 +4,8 @@
 //!
 //! Served: `chain_getBlockHash`, `chain_getFinalizedHead`, `chain_getHeader`,
 //! `state_call` (`Core_version`, `Metadata_metadata_versions`, `Metadata_metadata_at_version`),
-//! `state_getStorage`, `state_getKeysPaged`, `state_queryStorageAt`. Storage keys are built the
+//! `state_getStorage`, `state_getKeysPaged`, `state_queryStorageAt`, and the
+//! `chain_subscribeNewHeads` subscription. Storage keys are built the
 //! way FRAME builds them (twox128 of pallet and item, then each key with its hasher), so the
 //! production client reads it unchanged. Extrinsic submission is not served yet.
 
@@ -31,6 +32,8 @@ struct Chain {
     /// Block hashes by number.
     blocks: Vec<[u8; 32]>,
     storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// New best block numbers, for `chain_subscribeNewHeads`.
+    heads: tokio::sync::broadcast::Sender<u64>,
 }
 
 type Shared = Arc<Mutex<Chain>>;
@@ -171,6 +174,18 @@ fn register(module: &mut RpcModule<Shared>) {
         })
         .expect("register");
     module
+        .register_subscription("chain_subscribeNewHeads", "chain_newHead", "chain_unsubscribeNewHeads", |_, pending, chain, _| async move {
+            let mut heads = chain.lock().expect("chain lock").heads.subscribe();
+            let Ok(sink) = pending.accept().await else { return };
+            while let Ok(number) = heads.recv().await {
+                let Ok(message) = serde_json::value::to_raw_value(&header_json(number)) else { return };
+                if sink.send(message).await.is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("register");
+    module
         .register_method("chain_getFinalizedHead", |_, chain, _| -> Result<Value, ErrorObjectOwned> {
             let chain = chain.lock().expect("chain lock");
             Ok(json!(hex0x(&block_hash(chain.best()))))
@@ -255,8 +270,9 @@ impl FakeSubtensor {
     /// As [`Self::start`], serving `metadata` (SCALE `RuntimeMetadataPrefixed`) instead of
     /// finney's.
     pub async fn start_with_metadata(metadata: Vec<u8>, initial_blocks: u64, block_interval: Duration) -> Self {
-        let chain: Shared =
-            Arc::new(Mutex::new(Chain { metadata, blocks: (0..=initial_blocks).map(block_hash).collect(), storage: BTreeMap::new() }));
+        let (heads, _) = tokio::sync::broadcast::channel(64);
+        let blocks = (0..=initial_blocks).map(block_hash).collect();
+        let chain: Shared = Arc::new(Mutex::new(Chain { metadata, blocks, storage: BTreeMap::new(), heads }));
         let mut module = RpcModule::new(chain.clone());
         register(&mut module);
         let server = Server::builder()
@@ -276,6 +292,8 @@ impl FakeSubtensor {
                 let mut chain = ticking.lock().expect("chain lock");
                 let next = chain.blocks.len() as u64;
                 chain.blocks.push(block_hash(next));
+                // No subscriber is fine.
+                let _ = chain.heads.send(next);
             }
         });
         // The listener is bound before `start`, so connections are accepted from here on.
@@ -308,6 +326,15 @@ impl FakeSubtensor {
         for (uid, (hotkey, _, _)) in (0_u16..).zip(neurons) {
             self.put([storage_prefix("SubtensorModule", "Keys"), netuid_key.clone(), uid.encode()].concat(), hotkey.encode());
         }
+    }
+
+    /// Sets `Tempo`, `WeightsVersionKey` and `CommitRevealWeightsEnabled` of `netuid`
+    /// (`RevealPeriodEpochs` and `WeightsSetRateLimit` keep their storage defaults).
+    pub fn set_subnet_params(&self, netuid: u16, tempo: u16, weights_version_key: u64, commit_reveal_enabled: bool) {
+        let netuid_key = netuid.encode();
+        self.put([storage_prefix("SubtensorModule", "Tempo"), netuid_key.clone()].concat(), tempo.encode());
+        self.put([storage_prefix("SubtensorModule", "WeightsVersionKey"), netuid_key.clone()].concat(), weights_version_key.encode());
+        self.put([storage_prefix("SubtensorModule", "CommitRevealWeightsEnabled"), netuid_key].concat(), commit_reveal_enabled.encode());
     }
 
     /// Appends a revealed commitment (SCALE-encoded text, as the chain stores it) for `hotkey`.
