@@ -59,10 +59,10 @@ pub struct ChainConfig {
     pub timeout: Duration,
 }
 
-struct Connection {
-    client: OnlineClient<SubstrateConfig>,
-    rpc: LegacyRpcMethods<RpcConfigFor<SubstrateConfig>>,
-    endpoint: String,
+pub(super) struct Connection {
+    pub(super) client: OnlineClient<SubstrateConfig>,
+    pub(super) rpc: LegacyRpcMethods<RpcConfigFor<SubstrateConfig>>,
+    pub(super) endpoint: String,
 }
 
 /// A connection to a subtensor node.
@@ -195,7 +195,7 @@ impl ChainClient {
     }
 
     /// Runs `call` under the deadline; on failure reconnects and runs it once more.
-    async fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, Error>
+    pub(super) async fn call<T, F, Fut>(&self, what: &'static str, call: F) -> Result<T, Error>
     where
         F: Fn(Arc<Connection>) -> Fut,
         Fut: Future<Output = Result<T, Error>>,

@@ -122,6 +122,22 @@ pub enum Error {
         /// The missing pallet or item.
         item: String,
     },
+    /// The hotkey has no uid on the subnet.
+    #[error("hotkey {hotkey} is not registered on netuid {netuid}")]
+    NotRegistered {
+        /// The subnet.
+        netuid: u16,
+        /// The hotkey.
+        hotkey: String,
+    },
+    /// Weights were submitted but `LastUpdate` never reached the reference block.
+    #[error("weights not confirmed after {attempts} attempts{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
+    WeightsNotConfirmed {
+        /// Attempts made.
+        attempts: u32,
+        /// The last attempt's error, if it failed outright.
+        last_error: Option<String>,
+    },
     /// A value cannot be rendered as Python's `json.dumps` would (Python would raise too).
     #[error("cannot render the signature text: {0}")]
     SignData(String),
@@ -143,6 +159,7 @@ impl Error {
                 | Self::PasswordUnavailable { .. }
                 | Self::NoSecretKey { .. }
                 | Self::InvalidEndpoint { .. }
+                | Self::NotRegistered { .. }
         )
     }
 

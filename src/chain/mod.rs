@@ -2,6 +2,7 @@
 //!
 //! - [`client`]: the subtensor client (subxt, dynamic API, legacy RPC backend): metagraph and
 //!   revealed commitments.
+//! - [`submit`]: setting weights (plain or timelocked commit-reveal) and confirming them.
 //! - [`ss58`]: SS58 addresses (format 42) to and from public keys.
 //! - [`signing`]: sr25519 keypairs and signatures exactly as bittensor's `Keypair.sign/verify`,
 //!   and the result signature text (DESIGN.md, "Wire formats").
@@ -19,6 +20,7 @@ pub mod pyjson;
 pub mod scale;
 pub mod signing;
 pub mod ss58;
+pub mod submit;
 pub mod timelock;
 pub mod wallet;
 pub mod weights;

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use affine::chain::client::{ChainClient, ChainConfig};
 use affine::chain::signing::Keypair;
+use affine::chain::submit::{BITTENSOR_VERSION_KEY, ConfirmPolicy, WeightsCall};
 use serde_json::Value;
 
 use crate::support::af;
-use crate::support::subtensor::{FakeSubtensor, finney_metadata_without_pallet};
+use crate::support::subtensor::{FakeSubtensor, WeightsCallSeen, finney_metadata_without_pallet};
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -204,6 +205,93 @@ async fn chain_client_waits_for_the_next_block_and_reads_subnet_params() {
         assert_eq!((params.reveal_period_epochs, params.weights_rate_limit), (1, 100));
         let defaults = client.subnet_params(7).await.expect("params");
         assert_eq!((defaults.tempo, defaults.commit_reveal_enabled), (360, true));
+    })
+    .await
+    .expect("test timed out");
+}
+
+fn key(seed: u8) -> Keypair {
+    Keypair::from_seed(&[seed; 32]).expect("seed")
+}
+
+fn fast_policy(attempts: u32) -> ConfirmPolicy {
+    ConfirmPolicy { attempts, retry_delay: Duration::from_millis(100), confirmation_blocks: 2 }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_weights_plain_path_is_signed_applied_and_confirmed() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        node.set_subnet_params(120, 360, 5, false);
+        let client = ChainClient::connect(config(node.url())).await.expect("connect");
+        let (submission, reference) = client
+            .set_weights_with_confirmation(120, &key(1), &[0, 1, 2], &[0.3, 1.0, 0.0], BITTENSOR_VERSION_KEY, fast_policy(3))
+            .await
+            .expect("confirmed");
+        assert_eq!(submission.call, WeightsCall::Plain);
+        assert_eq!((submission.uids.clone(), submission.weights.clone()), (vec![0, 1], vec![19661, 65535]));
+        assert!(node.last_update(120)[0] >= reference, "{:?} vs {reference}", node.last_update(120));
+        let applied = node.applied_weights();
+        assert_eq!(applied.len(), 1, "one attempt was enough: {applied:?}");
+        assert_eq!(applied[0].hotkey, hotkey(1));
+        assert_eq!(applied[0].error, None);
+        assert_eq!(
+            applied[0].call,
+            WeightsCallSeen::Plain { mecid: 0, uids: vec![0, 1], weights: vec![19661, 65535], version_key: BITTENSOR_VERSION_KEY }
+        );
+        // A second submission takes the next nonce from the node.
+        let again = client.submit_weights(120, &key(1), &[2], &[1.0], BITTENSOR_VERSION_KEY).await.expect("submit");
+        assert_eq!(again.nonce, submission.nonce + 1);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_weights_commit_reveal_path_sends_a_timelocked_commit() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        node.set_subnet_params(120, 360, 0, true);
+        let client = ChainClient::connect(config(node.url())).await.expect("connect");
+        let (submission, _) = client
+            .set_weights_with_confirmation(120, &key(2), &[0, 2], &[0.5, 1.0], BITTENSOR_VERSION_KEY, fast_policy(3))
+            .await
+            .expect("confirmed");
+        let WeightsCall::Timelocked { reveal_round } = submission.call else { panic!("commit-reveal is on: {submission:?}") };
+        let applied = node.applied_weights();
+        let WeightsCallSeen::Timelocked { mecid, commit, reveal_round: seen_round, commit_reveal_version } = &applied[0].call else {
+            panic!("{applied:?}")
+        };
+        assert_eq!((*mecid, *seen_round, *commit_reveal_version), (0, reveal_round, 4));
+        let payload = affine::chain::timelock::weights_payload(&hotkey(2), &[0, 2], &[32768, 65535], BITTENSOR_VERSION_KEY);
+        assert_eq!(commit.len(), payload.len() + affine::chain::timelock::OVERHEAD);
+        assert_eq!(applied[0].error, None);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_weights_refused_by_the_chain_are_not_confirmed() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        node.set_subnet_params(120, 360, u64::MAX, false);
+        let client = ChainClient::connect(config(node.url())).await.expect("connect");
+        let error = client
+            .set_weights_with_confirmation(120, &key(1), &[0], &[1.0], BITTENSOR_VERSION_KEY, fast_policy(2))
+            .await
+            .expect_err("refused");
+        assert!(matches!(error, affine::chain::Error::WeightsNotConfirmed { attempts: 2, .. }), "{error}");
+        assert!(node.applied_weights().iter().all(|a| a.error == Some("IncorrectWeightVersionKey")));
+        let unregistered = client
+            .set_weights_with_confirmation(120, &key(42), &[0], &[1.0], BITTENSOR_VERSION_KEY, fast_policy(2))
+            .await
+            .expect_err("not registered");
+        assert!(matches!(unregistered, affine::chain::Error::NotRegistered { netuid: 120, .. }), "{unregistered}");
+        assert!(
+            client.submit_weights(120, &key(1), &[0, 1], &[0.0, 0.0], BITTENSOR_VERSION_KEY).await.is_err(),
+            "all-zero weights are refused up front"
+        );
     })
     .await
     .expect("test timed out");

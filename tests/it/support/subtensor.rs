@@ -7,7 +7,13 @@
 //! `state_getStorage`, `state_getKeysPaged`, `state_queryStorageAt`, and the
 //! `chain_subscribeNewHeads` subscription. Storage keys are built the
 //! way FRAME builds them (twox128 of pallet and item, then each key with its hasher), so the
-//! production client reads it unchanged. Extrinsic submission is not served yet.
+//! production client reads it unchanged.
+//!
+//! Submission: `author_submitExtrinsic` decodes signed v4 extrinsics with finney's transaction
+//! extensions, rebuilds the signer payload and checks the sr25519 signature and nonce
+//! (`system_accountNextIndex`, `AccountNonceApi_account_nonce`); the next block applies weight
+//! calls (`set_mechanism_weights`, `commit_timelocked_mechanism_weights`): registration,
+//! commit-reveal mode and version-key checks, then `LastUpdate` of the signer's uid.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -34,6 +40,43 @@ struct Chain {
     storage: BTreeMap<Vec<u8>, Vec<u8>>,
     /// New best block numbers, for `chain_subscribeNewHeads`.
     heads: tokio::sync::broadcast::Sender<u64>,
+    /// Next nonce per account.
+    nonces: BTreeMap<[u8; 32], u64>,
+    /// Verified extrinsics waiting for the next block.
+    pool: Vec<Extrinsic>,
+    /// Weight calls applied, oldest first.
+    applied: Vec<AppliedWeights>,
+}
+
+/// A decoded, signature-checked extrinsic.
+#[derive(Debug, Clone)]
+struct Extrinsic {
+    signer: [u8; 32],
+    call: Vec<u8>,
+}
+
+/// A weights call the node applied (or refused, with the pallet error's name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedWeights {
+    /// Block it was included in.
+    pub block: u64,
+    /// The signing hotkey.
+    pub hotkey: [u8; 32],
+    /// The netuid argument.
+    pub netuid: u16,
+    /// `set_mechanism_weights` (plain) or `commit_timelocked_mechanism_weights`.
+    pub call: WeightsCallSeen,
+    /// `None` when applied, else the error the chain would emit.
+    pub error: Option<&'static str>,
+}
+
+/// The weights payload as the node decoded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsCallSeen {
+    /// `set_mechanism_weights(netuid, mecid, dests, weights, version_key)`.
+    Plain { mecid: u8, uids: Vec<u16>, weights: Vec<u16>, version_key: u64 },
+    /// `commit_timelocked_mechanism_weights(netuid, mecid, commit, reveal_round, version)`.
+    Timelocked { mecid: u8, commit: Vec<u8>, reveal_round: u64, commit_reveal_version: u16 },
 }
 
 type Shared = Arc<Mutex<Chain>>;
@@ -144,6 +187,10 @@ impl Chain {
         match method {
             "Core_version" => Ok(runtime_version()),
             "Metadata_metadata_versions" => Ok(vec![16_u32].encode()),
+            "AccountNonceApi_account_nonce" => {
+                let account: [u8; 32] = data.try_into().map_err(|_| rpc_error("expected a 32-byte account"))?;
+                Ok(u32::try_from(self.nonces.get(&account).copied().unwrap_or(0)).expect("small nonce").encode())
+            }
             "Metadata_metadata_at_version" => {
                 if data != 16_u32.encode().as_slice() {
                     return Ok(None::<Vec<u8>>.encode());
@@ -158,7 +205,163 @@ impl Chain {
     }
 }
 
+/// Reads a SCALE compact integer.
+fn read_compact(input: &mut &[u8]) -> Result<u64, ErrorObjectOwned> {
+    <Compact<u64> as subxt::ext::codec::Decode>::decode(input).map(|c| c.0).map_err(|_| rpc_error("bad compact"))
+}
+
+fn take<'a>(input: &mut &'a [u8], count: usize) -> Result<&'a [u8], ErrorObjectOwned> {
+    if input.len() < count {
+        return Err(rpc_error("truncated extrinsic"));
+    }
+    let (head, rest) = input.split_at(count);
+    *input = rest;
+    Ok(head)
+}
+
+/// The block a mortal era was born at, seen from block `current` (sp-runtime's `Era::birth`).
+fn era_birth(era: &[u8], current: u64) -> u64 {
+    if era == [0] {
+        return 0;
+    }
+    let encoded = u64::from(u16::from_le_bytes([era[0], era[1]]));
+    let period = 2_u64 << (encoded % 16);
+    let quantize = (period >> 12).max(1);
+    let phase = (encoded >> 4) * quantize;
+    (current.max(phase) - phase) / period * period + phase
+}
+
+impl Chain {
+    /// Decodes a signed v4 extrinsic with finney's extensions, rebuilds its signer payload and
+    /// checks the sr25519 signature and the nonce, as a node's pool validation does.
+    fn validate(&self, bytes: &[u8]) -> Result<(Extrinsic, u64), ErrorObjectOwned> {
+        let mut input = bytes;
+        let length = read_compact(&mut input)?;
+        if usize::try_from(length).ok() != Some(input.len()) {
+            return Err(rpc_error("length prefix does not match"));
+        }
+        if take(&mut input, 1)? != [0x84] {
+            return Err(rpc_error("only signed v4 extrinsics are served"));
+        }
+        if take(&mut input, 1)? != [0x00] {
+            return Err(rpc_error("address must be MultiAddress::Id"));
+        }
+        let signer: [u8; 32] = take(&mut input, 32)?.try_into().expect("32 bytes");
+        if take(&mut input, 1)? != [0x01] {
+            return Err(rpc_error("signature must be sr25519"));
+        }
+        let signature = take(&mut input, 64)?.to_vec();
+        let explicit_start = input;
+        let era = if input.first() == Some(&0) { take(&mut input, 1)? } else { take(&mut input, 2)? };
+        let nonce = read_compact(&mut input)?;
+        let _tip = read_compact(&mut input)?;
+        let _metadata_hash_mode = take(&mut input, 1)?;
+        let explicit = &explicit_start[..explicit_start.len() - input.len()];
+        let call = input.to_vec();
+        let birth = era_birth(era, self.best());
+        let birth_hash = self.blocks.get(usize::try_from(birth).expect("small")).ok_or_else(|| rpc_error("era born in the future"))?;
+        let mut payload = [call.as_slice(), explicit].concat();
+        payload.extend_from_slice(&SPEC_VERSION.to_le_bytes());
+        payload.extend_from_slice(&TRANSACTION_VERSION.to_le_bytes());
+        payload.extend_from_slice(&self.blocks[0]);
+        payload.extend_from_slice(birth_hash);
+        payload.push(0); // CheckMetadataHash: no hash
+        if payload.len() > 256 {
+            payload = sp_crypto_hashing::blake2_256(&payload).to_vec();
+        }
+        if !affine::chain::signing::verify(&affine::chain::signing::PublicKey(signer), &payload, &signature) {
+            return Err(ErrorObjectOwned::owned(1010, "Invalid Transaction: bad signature", None::<()>));
+        }
+        let expected = self.nonces.get(&signer).copied().unwrap_or(0) + self.pool.iter().filter(|x| x.signer == signer).count() as u64;
+        if nonce < expected {
+            return Err(ErrorObjectOwned::owned(1010, "Invalid Transaction: stale nonce", None::<()>));
+        }
+        Ok((Extrinsic { signer, call }, nonce))
+    }
+
+    fn uid_of(&self, netuid: u16, hotkey: &[u8; 32]) -> Option<u16> {
+        let prefix = [storage_prefix("SubtensorModule", "Keys"), netuid.encode()].concat();
+        self.storage.iter().filter(|(key, _)| key.starts_with(&prefix)).find(|(_, value)| value.as_slice() == hotkey).map(|(key, _)| {
+            let uid = &key[prefix.len()..];
+            u16::from_le_bytes([uid[0], uid[1]])
+        })
+    }
+
+    fn by_netuid<T: subxt::ext::codec::Decode>(&self, item: &str, netuid: u16) -> Option<T> {
+        self.storage
+            .get(&[storage_prefix("SubtensorModule", item), netuid.encode()].concat())
+            .and_then(|bytes| T::decode(&mut bytes.as_slice()).ok())
+    }
+
+    /// Applies the pooled extrinsics in block `block`: weights calls set `LastUpdate` of the
+    /// signer's uid (both paths, as the runtime does), after the runtime's main checks.
+    fn apply_pool(&mut self, block: u64) {
+        use subxt::ext::codec::Decode;
+        for extrinsic in std::mem::take(&mut self.pool) {
+            *self.nonces.entry(extrinsic.signer).or_default() += 1;
+            let mut input = extrinsic.call.as_slice();
+            let (netuid, seen) = match <(u8, u8)>::decode(&mut input) {
+                Ok((7, 119)) => match <(u16, u8, Vec<u16>, Vec<u16>, u64)>::decode(&mut input) {
+                    Ok((netuid, mecid, uids, weights, version_key)) => {
+                        (netuid, WeightsCallSeen::Plain { mecid, uids, weights, version_key })
+                    }
+                    Err(_) => continue,
+                },
+                Ok((7, 118)) => match <(u16, u8, Vec<u8>, u64, u16)>::decode(&mut input) {
+                    Ok((netuid, mecid, commit, reveal_round, commit_reveal_version)) => {
+                        (netuid, WeightsCallSeen::Timelocked { mecid, commit, reveal_round, commit_reveal_version })
+                    }
+                    Err(_) => continue,
+                },
+                _ => continue,
+            };
+            let commit_reveal = self.by_netuid::<bool>("CommitRevealWeightsEnabled", netuid).unwrap_or(true);
+            let uid = self.uid_of(netuid, &extrinsic.signer);
+            let error = match (&seen, uid) {
+                (_, None) => Some("HotKeyNotRegisteredInSubNet"),
+                (WeightsCallSeen::Plain { .. }, _) if commit_reveal => Some("CommitRevealEnabled"),
+                (WeightsCallSeen::Timelocked { .. }, _) if !commit_reveal => Some("CommitRevealDisabled"),
+                (WeightsCallSeen::Plain { version_key, .. }, _)
+                    if *version_key < self.by_netuid::<u64>("WeightsVersionKey", netuid).unwrap_or(0) =>
+                {
+                    Some("IncorrectWeightVersionKey")
+                }
+                _ => None,
+            };
+            if let (None, Some(uid)) = (error, uid) {
+                let key = [storage_prefix("SubtensorModule", "LastUpdate"), netuid.encode()].concat();
+                let mut last_update: Vec<u64> =
+                    self.storage.get(&key).and_then(|b| Vec::<u64>::decode(&mut b.as_slice()).ok()).unwrap_or_default();
+                if let Some(slot) = last_update.get_mut(usize::from(uid)) {
+                    *slot = block;
+                }
+                self.storage.insert(key, last_update.encode());
+            }
+            self.applied.push(AppliedWeights { block, hotkey: extrinsic.signer, netuid, call: seen, error });
+        }
+    }
+}
+
 fn register(module: &mut RpcModule<Shared>) {
+    module
+        .register_method("author_submitExtrinsic", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let mut chain = chain.lock().expect("chain lock");
+            let bytes = parse_hex(params_list(&params).first().ok_or_else(|| rpc_error("missing extrinsic"))?)?;
+            let (extrinsic, _nonce) = chain.validate(&bytes)?;
+            chain.pool.push(extrinsic);
+            Ok(json!(hex0x(&sp_crypto_hashing::blake2_256(&bytes))))
+        })
+        .expect("register");
+    module
+        .register_method("system_accountNextIndex", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let address =
+                params_list(&params).first().and_then(Value::as_str).map(str::to_owned).ok_or_else(|| rpc_error("missing account"))?;
+            let account = affine::chain::ss58::decode(&address).map_err(|_| rpc_error("bad account"))?;
+            let pooled = chain.pool.iter().filter(|x| x.signer == account).count() as u64;
+            Ok(json!(chain.nonces.get(&account).copied().unwrap_or(0) + pooled))
+        })
+        .expect("register");
     module
         .register_method("chain_getBlockHash", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
             let chain = chain.lock().expect("chain lock");
@@ -272,7 +475,15 @@ impl FakeSubtensor {
     pub async fn start_with_metadata(metadata: Vec<u8>, initial_blocks: u64, block_interval: Duration) -> Self {
         let (heads, _) = tokio::sync::broadcast::channel(64);
         let blocks = (0..=initial_blocks).map(block_hash).collect();
-        let chain: Shared = Arc::new(Mutex::new(Chain { metadata, blocks, storage: BTreeMap::new(), heads }));
+        let chain: Shared = Arc::new(Mutex::new(Chain {
+            metadata,
+            blocks,
+            storage: BTreeMap::new(),
+            heads,
+            nonces: BTreeMap::new(),
+            pool: Vec::new(),
+            applied: Vec::new(),
+        }));
         let mut module = RpcModule::new(chain.clone());
         register(&mut module);
         let server = Server::builder()
@@ -292,6 +503,7 @@ impl FakeSubtensor {
                 let mut chain = ticking.lock().expect("chain lock");
                 let next = chain.blocks.len() as u64;
                 chain.blocks.push(block_hash(next));
+                chain.apply_pool(next);
                 // No subscriber is fine.
                 let _ = chain.heads.send(next);
             }
@@ -326,6 +538,17 @@ impl FakeSubtensor {
         for (uid, (hotkey, _, _)) in (0_u16..).zip(neurons) {
             self.put([storage_prefix("SubtensorModule", "Keys"), netuid_key.clone(), uid.encode()].concat(), hotkey.encode());
         }
+    }
+
+    /// Weight calls the node has included so far.
+    pub fn applied_weights(&self) -> Vec<AppliedWeights> {
+        self.chain.lock().expect("chain lock").applied.clone()
+    }
+
+    /// `LastUpdate` of `netuid`.
+    pub fn last_update(&self, netuid: u16) -> Vec<u64> {
+        let chain = self.chain.lock().expect("chain lock");
+        chain.by_netuid::<Vec<u64>>("LastUpdate", netuid).unwrap_or_default()
     }
 
     /// Sets `Tempo`, `WeightsVersionKey` and `CommitRevealWeightsEnabled` of `netuid`
