@@ -48,6 +48,8 @@ pub enum Command {
     Wallet(WalletCommand),
     /// Show a subnet's metagraph with each uid's latest revealed commitment
     Metagraph(MetagraphArgs),
+    /// Timelock-commit your model, revision and chute id on chain for your hotkey
+    Commit(CommitArgs),
 }
 
 /// `af weights`.
@@ -75,10 +77,10 @@ pub enum WalletCommand {
 #[derive(Debug, Clone, Args)]
 pub struct WalletArgs {
     /// Wallet (coldkey) name under the wallets directory
-    #[arg(long = "wallet.name", value_name = "NAME", env = env_vars::BT_WALLET_COLD, default_value = "default")]
+    #[arg(long = "wallet.name", alias = "coldkey", value_name = "NAME", env = env_vars::BT_WALLET_COLD, default_value = "default")]
     pub wallet_name: String,
     /// Hotkey name inside the wallet
-    #[arg(long = "wallet.hotkey", value_name = "NAME", env = env_vars::BT_WALLET_HOT, default_value = "default")]
+    #[arg(long = "wallet.hotkey", alias = "hotkey", value_name = "NAME", env = env_vars::BT_WALLET_HOT, default_value = "default")]
     pub wallet_hotkey: String,
     /// Wallets directory [default: ~/.bittensor/wallets]
     #[arg(long = "wallet.path", value_name = "DIR", env = env_vars::BT_WALLET_PATH)]
@@ -122,4 +124,33 @@ pub struct MetagraphArgs {
     /// Print one JSON object instead of the table
     #[arg(long)]
     pub json: bool,
+}
+
+/// `af commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Hugging Face repository of the model
+    #[arg(long, value_name = "REPO")]
+    pub repo: String,
+    /// Commit SHA of the model revision
+    #[arg(long, value_name = "SHA")]
+    pub revision: String,
+    /// Chute id serving the model
+    #[arg(long = "chute-id", alias = "chute_id", value_name = "ID")]
+    pub chute_id: String,
+    /// The wallet whose hotkey commits (also --coldkey/--hotkey, as the original).
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// The node.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Subnet to commit on
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// Drand beacon public key to encrypt to (hex G2 point) [default: drand quicknet, as finney]
+    #[arg(long, value_name = "HEX", env = env_vars::AF_DRAND_PUBLIC_KEY)]
+    pub drand_public_key: Option<String>,
+    /// Print the signed extrinsic instead of submitting it
+    #[arg(long)]
+    pub dry_run: bool,
 }

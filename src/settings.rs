@@ -9,8 +9,9 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
+use crate::chain::timelock::BeaconPublicKey;
 use crate::chain::wallet::{PasswordSource, WalletLocation};
-use crate::cli::{ChainArgs, GlobalArgs, LogFormat, MetagraphArgs, WalletArgs, WalletShowArgs, WeightsArgs};
+use crate::cli::{ChainArgs, CommitArgs, GlobalArgs, LogFormat, MetagraphArgs, WalletArgs, WalletShowArgs, WeightsArgs};
 use crate::env_vars;
 
 /// A configuration problem the user must fix (exit code 2).
@@ -179,6 +180,56 @@ impl MetagraphSettings {
     /// As [`resolve_chain`].
     pub fn resolve(args: &MetagraphArgs) -> Result<Self, ConfigError> {
         Ok(Self { chain: resolve_chain(&args.chain)?, netuid: args.netuid, json: args.json })
+    }
+}
+
+/// `af commit` after validation.
+#[derive(Debug, Clone)]
+pub struct CommitSettings {
+    /// Repository, revision and chute id.
+    pub repo: String,
+    /// The revision.
+    pub revision: String,
+    /// The chute id.
+    pub chute_id: String,
+    /// The wallet whose hotkey signs.
+    pub wallet: WalletSettings,
+    /// The node.
+    pub chain: ChainConfig,
+    /// The subnet.
+    pub netuid: u16,
+    /// The drand beacon key commitments are encrypted to.
+    pub beacon: BeaconPublicKey,
+    /// Print the signed extrinsic instead of submitting.
+    pub dry_run: bool,
+}
+
+impl CommitSettings {
+    /// Validates `af commit` arguments.
+    ///
+    /// # Errors
+    /// Empty repository, revision or chute id, bad wallet or chain flags, or a beacon key that
+    /// is not a G2 point.
+    pub fn resolve(args: &CommitArgs) -> Result<Self, ConfigError> {
+        for (flag, value) in [("--repo", &args.repo), ("--revision", &args.revision), ("--chute-id", &args.chute_id)] {
+            if value.trim().is_empty() {
+                return Err(ConfigError(format!("{flag} must not be empty")));
+            }
+        }
+        let beacon = match &args.drand_public_key {
+            None => BeaconPublicKey::quicknet(),
+            Some(text) => BeaconPublicKey::from_hex(text).map_err(|error| ConfigError(format!("--drand-public-key: {error}")))?,
+        };
+        Ok(Self {
+            repo: args.repo.clone(),
+            revision: args.revision.clone(),
+            chute_id: args.chute_id.clone(),
+            wallet: WalletSettings::resolve(&args.wallet)?,
+            chain: resolve_chain(&args.chain)?,
+            netuid: args.netuid,
+            beacon,
+            dry_run: args.dry_run,
+        })
     }
 }
 

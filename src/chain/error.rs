@@ -138,6 +138,22 @@ pub enum Error {
         /// The last attempt's error, if it failed outright.
         last_error: Option<String>,
     },
+    /// The chain refused an included extrinsic with a module error.
+    #[error("the chain refused the extrinsic: {pallet}::{error}")]
+    Dispatch {
+        /// The pallet.
+        pallet: String,
+        /// The error's name (e.g. `SpaceLimitExceeded`).
+        error: String,
+    },
+    /// A commitment text too long for one timelocked field.
+    #[error("commitment of {bytes} bytes is too long (at most {max})")]
+    CommitmentTooLong {
+        /// Its length.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
     /// A value cannot be rendered as Python's `json.dumps` would (Python would raise too).
     #[error("cannot render the signature text: {0}")]
     SignData(String),
@@ -160,6 +176,7 @@ impl Error {
                 | Self::NoSecretKey { .. }
                 | Self::InvalidEndpoint { .. }
                 | Self::NotRegistered { .. }
+                | Self::CommitmentTooLong { .. }
         )
     }
 

@@ -3,6 +3,7 @@
 //! - [`client`]: the subtensor client (subxt, dynamic API, legacy RPC backend): metagraph and
 //!   revealed commitments.
 //! - [`submit`]: setting weights (plain or timelocked commit-reveal) and confirming them.
+//! - [`commit`]: miner commitments, timelocked `set_commitment`.
 //! - [`ss58`]: SS58 addresses (format 42) to and from public keys.
 //! - [`signing`]: sr25519 keypairs and signatures exactly as bittensor's `Keypair.sign/verify`,
 //!   and the result signature text (DESIGN.md, "Wire formats").
@@ -15,6 +16,7 @@
 //! Only this module may talk to the chain client crates (`.ci/boundaries`).
 
 pub mod client;
+pub mod commit;
 mod error;
 pub mod pyjson;
 pub mod scale;

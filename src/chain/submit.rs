@@ -24,7 +24,7 @@ use super::{Error, weights};
 pub const BITTENSOR_VERSION_KEY: u64 = 9_012_002;
 
 /// subxt's view of an `af` key pair.
-struct HotkeySigner<'a>(&'a Keypair);
+pub(super) struct HotkeySigner<'a>(pub(super) &'a Keypair);
 
 impl Signer<SubstrateConfig> for HotkeySigner<'_> {
     fn account_id(&self) -> AccountId32 {

@@ -1,5 +1,6 @@
 //! One module per subcommand: each resolves its settings and wires the library modules.
 
+pub mod commit;
 pub mod metagraph;
 pub mod wallet;
 pub mod weights;
@@ -19,5 +20,6 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
         Command::Weights(args) => weights::run(&args, printer, token).await,
         Command::Wallet(command) => wallet::run(&command, printer),
         Command::Metagraph(args) => metagraph::run(&args, printer).await,
+        Command::Commit(args) => commit::run(&args, printer, token).await,
     }
 }

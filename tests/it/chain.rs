@@ -296,3 +296,120 @@ async fn chain_weights_refused_by_the_chain_are_not_confirmed() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_commit_is_finalized_then_revealed_by_the_node() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        let beacon = affine::chain::timelock::BeaconPublicKey::from_hex(&node.beacon_public_key_hex()).expect("beacon key");
+        let client = ChainClient::connect(config(node.url())).await.expect("connect");
+        let text = affine::chain::commit::commitment_text("carol/m", "abc123", "chute-9");
+        client.commit(120, &key(1), &text, &beacon, 1).await.expect("committed");
+        // The node reveals due commitments when it produces blocks.
+        let revealed = loop {
+            client.wait_for_next_block().await.expect("next block");
+            let revealed = client.revealed_commitments(120).await.expect("commitments");
+            if let Some(list) = revealed.get(&affine::chain::signing::PublicKey(hotkey(1))) {
+                break list.clone();
+            }
+        };
+        assert_eq!(revealed.last().map(|c| c.text.as_str()), Some(text.as_str()));
+        // A hotkey that is not registered may not commit.
+        let refused = client.commit(120, &key(42), &text, &beacon, 1).await.expect_err("not registered");
+        assert!(matches!(&refused, affine::chain::Error::Dispatch { pallet, error } if pallet == "Commitments" && error == "AccountNotAllowedCommit"), "{refused}");
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A wallet directory whose hotkey `hot` is `key(seed)` (a plaintext bittensor keyfile).
+fn wallet_dir(seed: u8) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hotkeys = dir.path().join("cold").join("hotkeys");
+    std::fs::create_dir_all(&hotkeys).expect("mkdir");
+    let keyfile =
+        serde_json::json!({"secretSeed": format!("0x{}", hex::encode([seed; 32])), "ss58Address": key(seed).public_key().to_ss58()});
+    std::fs::write(hotkeys.join("hot"), keyfile.to_string()).expect("write keyfile");
+    dir
+}
+
+fn commit_args(dir: &tempfile::TempDir, node: &FakeSubtensor) -> Vec<String> {
+    let mut args: Vec<String> =
+        ["commit", "--repo", "carol/Affine-9B", "--revision", "0a1b2c", "--chute-id", "chute-é", "--coldkey", "cold", "--hotkey", "hot"]
+            .map(str::to_owned)
+            .to_vec();
+    args.extend(["--wallet.path".to_owned(), dir.path().display().to_string()]);
+    args.extend(["--subtensor-endpoint".to_owned(), node.url().to_owned(), "--drand-public-key".to_owned(), node.beacon_public_key_hex()]);
+    args
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commit_then_metagraph_shows_the_revealed_commitment() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        let dir = wallet_dir(1);
+        let output = run_af(commit_args(&dir, &node)).await;
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "{\"success\": true, \"repo\": \"carol/Affine-9B\", \"revision\": \"0a1b2c\", \"chute_id\": \"chute-\\u00e9\"}\n"
+        );
+        let expected = r#"{"model": "carol/Affine-9B", "revision": "0a1b2c", "chute_id": "chute-\u00e9"}"#;
+        let mut shown = Value::Null;
+        for _ in 0..50 {
+            let metagraph = run_af(vec!["metagraph".into(), "--json".into(), "--subtensor-endpoint".into(), node.url().into()]).await;
+            let document: Value = serde_json::from_slice(&metagraph.stdout).expect("json");
+            shown = document["neurons"][0]["commitment"].clone();
+            if shown["text"] == expected {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(shown["text"], expected, "uid 0's revealed commitment");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commit_dry_run_prints_the_signed_extrinsic_and_sends_nothing() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        let dir = wallet_dir(1);
+        let mut args = commit_args(&dir, &node);
+        args.push("--dry-run".into());
+        let output = run_af(args).await;
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let document: Value = serde_json::from_slice(&output.stdout).expect("json");
+        assert_eq!(document["dry_run"], true);
+        assert_eq!(document["hotkey"], key(1).public_key().to_ss58());
+        let extrinsic = document["extrinsic"].as_str().expect("hex");
+        // Signed v4 extrinsic carrying Commitments.set_commitment (pallet 18, call 0) for netuid 120.
+        assert!(extrinsic.len() > 600, "{extrinsic}");
+        assert!(extrinsic.contains("12007800"), "{extrinsic}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let revealed = ChainClient::connect(config(node.url())).await.expect("connect").revealed_commitments(120).await.expect("read");
+        assert!(!revealed.contains_key(&affine::chain::signing::PublicKey(hotkey(1))), "a dry run submits nothing");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chain_commit_over_the_space_limit_is_refused_by_name() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        node.set_max_space(400);
+        let beacon = affine::chain::timelock::BeaconPublicKey::from_hex(&node.beacon_public_key_hex()).expect("beacon key");
+        let client = ChainClient::connect(config(node.url())).await.expect("connect");
+        let text = affine::chain::commit::commitment_text("carol/m", "abc123", "chute-9");
+        client.commit(120, &key(3), &text, &beacon, 1).await.expect("first fits");
+        let error = client.commit(120, &key(3), &text, &beacon, 1).await.expect_err("second exceeds the epoch's space");
+        assert!(
+            matches!(&error, affine::chain::Error::Dispatch { pallet, error } if pallet == "Commitments" && error == "SpaceLimitExceeded"),
+            "{error}"
+        );
+    })
+    .await
+    .expect("test timed out");
+}

@@ -14,6 +14,12 @@
 //! (`system_accountNextIndex`, `AccountNonceApi_account_nonce`); the next block applies weight
 //! calls (`set_mechanism_weights`, `commit_timelocked_mechanism_weights`): registration,
 //! commit-reveal mode and version-key checks, then `LastUpdate` of the signer's uid.
+//! `author_submitAndWatchExtrinsic` reports `ready`, `inBlock` and `finalized`; each block
+//! records its extrinsics (`chain_getBlock`) and `System.Events` (`ExtrinsicSuccess` or
+//! `ExtrinsicFailed` with the pallet's own error index, encoded against finney's types).
+//! `Commitments.set_commitment` checks registration and per-epoch space (`MaxSpace`), and
+//! timelocked fields are revealed into `RevealedCommitments` with a test drand beacon's
+//! signatures once their round is due.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -42,8 +48,20 @@ struct Chain {
     heads: tokio::sync::broadcast::Sender<u64>,
     /// Next nonce per account.
     nonces: BTreeMap<[u8; 32], u64>,
-    /// Verified extrinsics waiting for the next block.
-    pool: Vec<Extrinsic>,
+    /// Verified extrinsics waiting for the next block (with a watcher to tell the inclusion
+    /// block to, for `author_submitAndWatchExtrinsic`).
+    pool: Vec<(Extrinsic, Option<tokio::sync::oneshot::Sender<u64>>)>,
+    /// Decoded metadata, to encode events and find error indices.
+    decoded: subxt::metadata::Metadata,
+    /// Extrinsics and encoded `System.Events` of each block.
+    block_extrinsics: BTreeMap<u64, Vec<Vec<u8>>>,
+    block_events: BTreeMap<u64, Vec<u8>>,
+    /// Timelocked commitments waiting for their drand round: (netuid, hotkey, ciphertext, round).
+    pending_reveals: Vec<(u16, [u8; 32], Vec<u8>, u64)>,
+    /// Commitment space used per (netuid, hotkey): (epoch, bytes).
+    used_space: BTreeMap<(u16, [u8; 32]), (u64, u64)>,
+    /// The test drand beacon whose pulses reveal commitments.
+    beacon: affine::chain::timelock::TestBeacon,
     /// Weight calls applied, oldest first.
     applied: Vec<AppliedWeights>,
 }
@@ -53,7 +71,11 @@ struct Chain {
 struct Extrinsic {
     signer: [u8; 32],
     call: Vec<u8>,
+    bytes: Vec<u8>,
 }
+
+/// How a dispatched call ended: `Ok`, or the pallet and error names of a module error.
+type Outcome = Result<(), (&'static str, &'static str)>;
 
 /// A weights call the node applied (or refused, with the pallet error's name).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,11 +294,19 @@ impl Chain {
         if !affine::chain::signing::verify(&affine::chain::signing::PublicKey(signer), &payload, &signature) {
             return Err(ErrorObjectOwned::owned(1010, "Invalid Transaction: bad signature", None::<()>));
         }
-        let expected = self.nonces.get(&signer).copied().unwrap_or(0) + self.pool.iter().filter(|x| x.signer == signer).count() as u64;
+        let expected = self.nonces.get(&signer).copied().unwrap_or(0) + self.pool.iter().filter(|x| x.0.signer == signer).count() as u64;
         if nonce < expected {
             return Err(ErrorObjectOwned::owned(1010, "Invalid Transaction: stale nonce", None::<()>));
         }
-        Ok((Extrinsic { signer, call }, nonce))
+        Ok((Extrinsic { signer, call, bytes: bytes.to_vec() }, nonce))
+    }
+
+    /// A storage value at block `at`: `System.Events` is kept per block, the rest is current.
+    fn value_at(&self, key: &[u8], at: u64) -> Option<Vec<u8>> {
+        if key == storage_prefix("System", "Events").as_slice() {
+            return Some(self.block_events.get(&at).cloned().unwrap_or_else(|| vec![0]));
+        }
+        self.storage.get(key).cloned()
     }
 
     fn uid_of(&self, netuid: u16, hotkey: &[u8; 32]) -> Option<u16> {
@@ -293,52 +323,210 @@ impl Chain {
             .and_then(|bytes| T::decode(&mut bytes.as_slice()).ok())
     }
 
-    /// Applies the pooled extrinsics in block `block`: weights calls set `LastUpdate` of the
-    /// signer's uid (both paths, as the runtime does), after the runtime's main checks.
+    /// Applies the pooled extrinsics in block `block` and records them and their events;
+    /// then reveals due timelocked commitments.
     fn apply_pool(&mut self, block: u64) {
-        use subxt::ext::codec::Decode;
-        for extrinsic in std::mem::take(&mut self.pool) {
+        let mut included = Vec::new();
+        let mut outcomes = Vec::new();
+        for (extrinsic, watcher) in std::mem::take(&mut self.pool) {
             *self.nonces.entry(extrinsic.signer).or_default() += 1;
-            let mut input = extrinsic.call.as_slice();
-            let (netuid, seen) = match <(u8, u8)>::decode(&mut input) {
-                Ok((7, 119)) => match <(u16, u8, Vec<u16>, Vec<u16>, u64)>::decode(&mut input) {
-                    Ok((netuid, mecid, uids, weights, version_key)) => {
-                        (netuid, WeightsCallSeen::Plain { mecid, uids, weights, version_key })
-                    }
-                    Err(_) => continue,
-                },
-                Ok((7, 118)) => match <(u16, u8, Vec<u8>, u64, u16)>::decode(&mut input) {
-                    Ok((netuid, mecid, commit, reveal_round, commit_reveal_version)) => {
-                        (netuid, WeightsCallSeen::Timelocked { mecid, commit, reveal_round, commit_reveal_version })
-                    }
-                    Err(_) => continue,
-                },
-                _ => continue,
-            };
-            let commit_reveal = self.by_netuid::<bool>("CommitRevealWeightsEnabled", netuid).unwrap_or(true);
-            let uid = self.uid_of(netuid, &extrinsic.signer);
-            let error = match (&seen, uid) {
-                (_, None) => Some("HotKeyNotRegisteredInSubNet"),
-                (WeightsCallSeen::Plain { .. }, _) if commit_reveal => Some("CommitRevealEnabled"),
-                (WeightsCallSeen::Timelocked { .. }, _) if !commit_reveal => Some("CommitRevealDisabled"),
-                (WeightsCallSeen::Plain { version_key, .. }, _)
-                    if *version_key < self.by_netuid::<u64>("WeightsVersionKey", netuid).unwrap_or(0) =>
-                {
-                    Some("IncorrectWeightVersionKey")
-                }
-                _ => None,
-            };
-            if let (None, Some(uid)) = (error, uid) {
-                let key = [storage_prefix("SubtensorModule", "LastUpdate"), netuid.encode()].concat();
-                let mut last_update: Vec<u64> =
-                    self.storage.get(&key).and_then(|b| Vec::<u64>::decode(&mut b.as_slice()).ok()).unwrap_or_default();
-                if let Some(slot) = last_update.get_mut(usize::from(uid)) {
-                    *slot = block;
-                }
-                self.storage.insert(key, last_update.encode());
+            let outcome = self.dispatch(&extrinsic, block);
+            included.push(extrinsic.bytes);
+            outcomes.push(outcome);
+            if let Some(watcher) = watcher {
+                let _ = watcher.send(block);
             }
-            self.applied.push(AppliedWeights { block, hotkey: extrinsic.signer, netuid, call: seen, error });
         }
+        let events = self.encode_events(&outcomes);
+        self.block_events.insert(block, events);
+        self.block_extrinsics.insert(block, included);
+        self.reveal(block);
+    }
+
+    fn dispatch(&mut self, extrinsic: &Extrinsic, block: u64) -> Outcome {
+        use subxt::ext::codec::Decode;
+        let mut input = extrinsic.call.as_slice();
+        match <(u8, u8)>::decode(&mut input) {
+            Ok((7, 119 | 118)) => self.apply_weights(extrinsic, block),
+            Ok((18, 0)) => self.apply_commitment(extrinsic.signer, input, block),
+            _ => Err(("System", "CallFiltered")),
+        }
+    }
+
+    fn apply_weights(&mut self, extrinsic: &Extrinsic, block: u64) -> Outcome {
+        use subxt::ext::codec::Decode;
+        let mut input = &extrinsic.call[2..];
+        let (netuid, seen) = if extrinsic.call[1] == 119 {
+            let (netuid, mecid, uids, weights, version_key) =
+                <(u16, u8, Vec<u16>, Vec<u16>, u64)>::decode(&mut input).map_err(|_| ("System", "CallFiltered"))?;
+            (netuid, WeightsCallSeen::Plain { mecid, uids, weights, version_key })
+        } else {
+            let (netuid, mecid, commit, reveal_round, commit_reveal_version) =
+                <(u16, u8, Vec<u8>, u64, u16)>::decode(&mut input).map_err(|_| ("System", "CallFiltered"))?;
+            (netuid, WeightsCallSeen::Timelocked { mecid, commit, reveal_round, commit_reveal_version })
+        };
+        let commit_reveal = self.by_netuid::<bool>("CommitRevealWeightsEnabled", netuid).unwrap_or(true);
+        let uid = self.uid_of(netuid, &extrinsic.signer);
+        let error = match (&seen, uid) {
+            (_, None) => Some("HotKeyNotRegisteredInSubNet"),
+            (WeightsCallSeen::Plain { .. }, _) if commit_reveal => Some("CommitRevealEnabled"),
+            (WeightsCallSeen::Timelocked { .. }, _) if !commit_reveal => Some("CommitRevealDisabled"),
+            (WeightsCallSeen::Plain { version_key, .. }, _)
+                if *version_key < self.by_netuid::<u64>("WeightsVersionKey", netuid).unwrap_or(0) =>
+            {
+                Some("IncorrectWeightVersionKey")
+            }
+            _ => None,
+        };
+        if let (None, Some(uid)) = (error, uid) {
+            let key = [storage_prefix("SubtensorModule", "LastUpdate"), netuid.encode()].concat();
+            let mut last_update: Vec<u64> =
+                self.storage.get(&key).and_then(|b| Vec::<u64>::decode(&mut b.as_slice()).ok()).unwrap_or_default();
+            if let Some(slot) = last_update.get_mut(usize::from(uid)) {
+                *slot = block;
+            }
+            self.storage.insert(key, last_update.encode());
+        }
+        self.applied.push(AppliedWeights { block, hotkey: extrinsic.signer, netuid, call: seen, error });
+        error.map_or(Ok(()), |name| Err(("SubtensorModule", name)))
+    }
+
+    /// `Commitments.set_commitment(netuid, CommitmentInfo { fields })`: registered hotkeys only;
+    /// space `max(100, sum of field sizes)` per subnet epoch up to `MaxSpace`; timelocked
+    /// fields wait for their drand round.
+    fn apply_commitment(&mut self, signer: [u8; 32], mut input: &[u8], block: u64) -> Outcome {
+        use subxt::ext::codec::Decode;
+        let malformed = ("System", "CallFiltered");
+        let netuid = u16::decode(&mut input).map_err(|_| malformed)?;
+        let count = read_compact(&mut input).map_err(|_| malformed)?;
+        let mut size = 0_u64;
+        let mut timelocked = Vec::new();
+        for _ in 0..count {
+            let variant = take(&mut input, 1).map_err(|_| malformed)?[0];
+            match variant {
+                0 | 135 => {}
+                1..=129 => {
+                    let length = usize::from(variant - 1);
+                    size += take(&mut input, length).map_err(|_| malformed)?.len() as u64;
+                }
+                130..=133 => {
+                    size += take(&mut input, 32).map_err(|_| malformed)?.len() as u64;
+                }
+                134 => {
+                    let length = usize::try_from(read_compact(&mut input).map_err(|_| malformed)?).map_err(|_| malformed)?;
+                    let ciphertext = take(&mut input, length).map_err(|_| malformed)?.to_vec();
+                    let round = u64::decode(&mut input).map_err(|_| malformed)?;
+                    size += length as u64;
+                    timelocked.push((ciphertext, round));
+                }
+                136 => {
+                    let length = usize::try_from(read_compact(&mut input).map_err(|_| malformed)?).map_err(|_| malformed)?;
+                    size += take(&mut input, length).map_err(|_| malformed)?.len() as u64;
+                }
+                _ => return Err(malformed),
+            }
+        }
+        if count > 3 {
+            return Err(("Commitments", "TooManyFieldsInCommitmentInfo"));
+        }
+        if self.uid_of(netuid, &signer).is_none() {
+            return Err(("Commitments", "AccountNotAllowedCommit"));
+        }
+        let tempo = u64::from(self.by_netuid::<u16>("Tempo", netuid).unwrap_or(360));
+        let epoch = (block + u64::from(netuid) + 1) / (tempo + 1);
+        let max_space = self
+            .storage
+            .get(&storage_prefix("Commitments", "MaxSpace"))
+            .and_then(|bytes| u32::decode(&mut bytes.as_slice()).ok())
+            .unwrap_or(3100);
+        let used = self.used_space.get(&(netuid, signer)).filter(|(e, _)| *e == epoch).map_or(0, |(_, used)| *used);
+        let space = size.max(100);
+        if used + space > u64::from(max_space) {
+            return Err(("Commitments", "SpaceLimitExceeded"));
+        }
+        self.used_space.insert((netuid, signer), (epoch, used + space));
+        for (ciphertext, round) in timelocked {
+            self.pending_reveals.push((netuid, signer, ciphertext, round));
+        }
+        Ok(())
+    }
+
+    /// Reveals every pending commitment whose round the test beacon has "published": drand is
+    /// taken to be 20 rounds (60 s) ahead of wall-clock quicknet time, so commitments made for
+    /// the next block reveal at once.
+    fn reveal(&mut self, block: u64) {
+        use subxt::ext::codec::Decode;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+        let latest_round = (now - affine::chain::timelock::QUICKNET_GENESIS) / affine::chain::timelock::QUICKNET_PERIOD + 20;
+        let (due, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending_reveals).into_iter().partition(|entry| entry.3 <= latest_round);
+        self.pending_reveals = waiting;
+        for (netuid, hotkey, ciphertext, round) in due {
+            // Undecryptable fields are dropped silently, as the runtime does.
+            let Ok(plaintext) = affine::chain::timelock::decrypt(&ciphertext, &self.beacon.sign(round)) else { continue };
+            let key = [storage_prefix("Commitments", "RevealedCommitments"), netuid.encode(), twox64_concat(&hotkey)].concat();
+            let mut list: Vec<(Vec<u8>, u64)> =
+                self.storage.get(&key).and_then(|bytes| Vec::decode(&mut bytes.as_slice()).ok()).unwrap_or_default();
+            list.push((plaintext, block));
+            if list.len() > 10 {
+                list.remove(0);
+            }
+            self.storage.insert(key, list.encode());
+        }
+    }
+
+    /// `System.Events` for a block: one `ExtrinsicSuccess`/`ExtrinsicFailed` per extrinsic,
+    /// encoded against finney's own event types.
+    fn encode_events(&self, outcomes: &[Outcome]) -> Vec<u8> {
+        use subxt::ext::scale_value::Value;
+        let info = || {
+            Value::named_composite([
+                ("weight", Value::named_composite([("ref_time", Value::u128(0)), ("proof_size", Value::u128(0))])),
+                ("class", Value::unnamed_variant("Normal", [])),
+                ("pays_fee", Value::unnamed_variant("No", [])),
+            ])
+        };
+        let records: Vec<Value> = (0_u32..)
+            .zip(outcomes)
+            .map(|(index, outcome)| {
+                let event = match outcome {
+                    Ok(()) => Value::named_variant("ExtrinsicSuccess", [("dispatch_info", info())]),
+                    Err((pallet, error)) => {
+                        let (pallet_index, error_index) = self.error_index(pallet, error);
+                        let module = Value::named_composite([
+                            ("index", Value::u128(u128::from(pallet_index))),
+                            ("error", Value::unnamed_composite([error_index, 0, 0, 0].map(|b| Value::u128(u128::from(b))))),
+                        ]);
+                        Value::named_variant(
+                            "ExtrinsicFailed",
+                            [("dispatch_error", Value::unnamed_variant("Module", [module])), ("dispatch_info", info())],
+                        )
+                    }
+                };
+                Value::named_composite([
+                    ("phase", Value::unnamed_variant("ApplyExtrinsic", [Value::u128(u128::from(index))])),
+                    ("event", Value::unnamed_variant("System", [event])),
+                    ("topics", Value::unnamed_composite([])),
+                ])
+            })
+            .collect();
+        let ty = self
+            .decoded
+            .pallet_by_name("System")
+            .and_then(|pallet| pallet.storage())
+            .and_then(|storage| storage.entry_by_name("Events"))
+            .expect("finney has System.Events")
+            .value_ty();
+        let mut out = Vec::new();
+        subxt::ext::scale_value::scale::encode_as_type(&Value::unnamed_composite(records), ty, self.decoded.types(), &mut out)
+            .expect("events encode against finney's types");
+        out
+    }
+
+    fn error_index(&self, pallet: &str, error: &str) -> (u8, u8) {
+        let pallet = self.decoded.pallet_by_name(pallet).expect("pallet exists");
+        let index = pallet.error_variants().and_then(|variants| variants.iter().find(|v| v.name == error)).expect("error exists").index;
+        (pallet.error_index(), index)
     }
 }
 
@@ -348,9 +536,63 @@ fn register(module: &mut RpcModule<Shared>) {
             let mut chain = chain.lock().expect("chain lock");
             let bytes = parse_hex(params_list(&params).first().ok_or_else(|| rpc_error("missing extrinsic"))?)?;
             let (extrinsic, _nonce) = chain.validate(&bytes)?;
-            chain.pool.push(extrinsic);
+            chain.pool.push((extrinsic, None));
             Ok(json!(hex0x(&sp_crypto_hashing::blake2_256(&bytes))))
         })
+        .expect("register");
+    module
+        .register_method("chain_getBlock", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
+            let chain = chain.lock().expect("chain lock");
+            let number = chain.at(params_list(&params).first())?;
+            let extrinsics: Vec<Value> =
+                chain.block_extrinsics.get(&number).map(|list| list.iter().map(|x| json!(hex0x(x))).collect()).unwrap_or_default();
+            Ok(json!({"block": {"header": header_json(number), "extrinsics": extrinsics}, "justifications": null}))
+        })
+        .expect("register");
+    module
+        .register_subscription(
+            "author_submitAndWatchExtrinsic",
+            "author_extrinsicUpdate",
+            "author_unwatchExtrinsic",
+            |params, pending, chain, _| async move {
+                let included = {
+                    let mut chain = chain.lock().expect("chain lock");
+                    let validated = params_list(&params)
+                        .first()
+                        .ok_or_else(|| rpc_error("missing extrinsic"))
+                        .and_then(parse_hex)
+                        .and_then(|bytes| chain.validate(&bytes));
+                    match validated {
+                        Ok((extrinsic, _)) => {
+                            let (sender, receiver) = tokio::sync::oneshot::channel();
+                            chain.pool.push((extrinsic, Some(sender)));
+                            Ok(receiver)
+                        }
+                        Err(error) => Err(error),
+                    }
+                };
+                let receiver = match included {
+                    Ok(receiver) => receiver,
+                    Err(error) => {
+                        pending.reject(error).await;
+                        return;
+                    }
+                };
+                let Ok(sink) = pending.accept().await else { return };
+                let send = |value: Value| {
+                    let sink = sink.clone();
+                    async move { sink.send(serde_json::value::to_raw_value(&value).expect("json")).await.is_ok() }
+                };
+                if !send(json!("ready")).await {
+                    return;
+                }
+                let Ok(block) = receiver.await else { return };
+                let hash = hex0x(&block_hash(block));
+                if send(json!({"inBlock": hash})).await {
+                    let _ = send(json!({"finalized": hash})).await;
+                }
+            },
+        )
         .expect("register");
     module
         .register_method("system_accountNextIndex", |params, chain, _| -> Result<Value, ErrorObjectOwned> {
@@ -358,7 +600,7 @@ fn register(module: &mut RpcModule<Shared>) {
             let address =
                 params_list(&params).first().and_then(Value::as_str).map(str::to_owned).ok_or_else(|| rpc_error("missing account"))?;
             let account = affine::chain::ss58::decode(&address).map_err(|_| rpc_error("bad account"))?;
-            let pooled = chain.pool.iter().filter(|x| x.signer == account).count() as u64;
+            let pooled = chain.pool.iter().filter(|x| x.0.signer == account).count() as u64;
             Ok(json!(chain.nonces.get(&account).copied().unwrap_or(0) + pooled))
         })
         .expect("register");
@@ -419,8 +661,8 @@ fn register(module: &mut RpcModule<Shared>) {
             let chain = chain.lock().expect("chain lock");
             let list = params_list(&params);
             let key = parse_hex(list.first().ok_or_else(|| rpc_error("missing key"))?)?;
-            chain.at(list.get(1))?;
-            Ok(chain.storage.get(&key).map_or(Value::Null, |value| json!(hex0x(value))))
+            let at = chain.at(list.get(1))?;
+            Ok(chain.value_at(&key, at).map_or(Value::Null, |value| json!(hex0x(&value))))
         })
         .expect("register");
     module
@@ -455,7 +697,7 @@ fn register(module: &mut RpcModule<Shared>) {
                 .iter()
                 .map(|key| {
                     let bytes = parse_hex(key)?;
-                    Ok(json!([hex0x(&bytes), chain.storage.get(&bytes).map_or(Value::Null, |value| json!(hex0x(value)))]))
+                    Ok(json!([hex0x(&bytes), chain.value_at(&bytes, at).map_or(Value::Null, |value| json!(hex0x(&value)))]))
                 })
                 .collect::<Result<_, ErrorObjectOwned>>()?;
             Ok(json!([{"block": hex0x(&block_hash(at)), "changes": changes}]))
@@ -475,6 +717,7 @@ impl FakeSubtensor {
     pub async fn start_with_metadata(metadata: Vec<u8>, initial_blocks: u64, block_interval: Duration) -> Self {
         let (heads, _) = tokio::sync::broadcast::channel(64);
         let blocks = (0..=initial_blocks).map(block_hash).collect();
+        let decoded = subxt::metadata::Metadata::decode_from(&metadata).expect("metadata decodes");
         let chain: Shared = Arc::new(Mutex::new(Chain {
             metadata,
             blocks,
@@ -483,6 +726,12 @@ impl FakeSubtensor {
             nonces: BTreeMap::new(),
             pool: Vec::new(),
             applied: Vec::new(),
+            decoded,
+            block_extrinsics: BTreeMap::new(),
+            block_events: BTreeMap::new(),
+            pending_reveals: Vec::new(),
+            used_space: BTreeMap::new(),
+            beacon: affine::chain::timelock::TestBeacon::from_seed(b"fake subtensor drand"),
         }));
         let mut module = RpcModule::new(chain.clone());
         register(&mut module);
@@ -538,6 +787,16 @@ impl FakeSubtensor {
         for (uid, (hotkey, _, _)) in (0_u16..).zip(neurons) {
             self.put([storage_prefix("SubtensorModule", "Keys"), netuid_key.clone(), uid.encode()].concat(), hotkey.encode());
         }
+    }
+
+    /// The public key of the node's drand beacon (hex), which reveals commitments.
+    pub fn beacon_public_key_hex(&self) -> String {
+        hex::encode(self.chain.lock().expect("chain lock").beacon.public_key().to_bytes())
+    }
+
+    /// Sets `Commitments.MaxSpace` (bytes of commitments per hotkey and epoch).
+    pub fn set_max_space(&self, bytes: u32) {
+        self.put(storage_prefix("Commitments", "MaxSpace"), bytes.encode());
     }
 
     /// Weight calls the node has included so far.
