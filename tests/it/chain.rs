@@ -413,3 +413,28 @@ async fn chain_commit_over_the_space_limit_is_refused_by_name() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commit_retries_after_space_limit_and_reports_other_refusals() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = seeded_node().await;
+        let dir = wallet_dir(2);
+        node.fail_next_call("Commitments", "SpaceLimitExceeded");
+        let output = run_af(commit_args(&dir, &node)).await;
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).starts_with("{\"success\": true"));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("retrying after the next block"));
+
+        node.fail_next_call("Commitments", "TooManyFieldsInCommitmentInfo");
+        let refused = run_af(commit_args(&dir, &node)).await;
+        assert_eq!(refused.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&refused.stdout);
+        assert!(stdout.starts_with("{\"success\": false, \"error\": \"failed to commit on netuid 120: the chain refused the extrinsic: Commitments::TooManyFieldsInCommitmentInfo"), "{stdout}");
+
+        let missing = run_af(vec!["commit".into(), "--repo".into(), "r".into(), "--revision".into(), "s".into(), "--chute-id".into(), "c".into(), "--wallet.path".into(), dir.path().join("none").display().to_string()]).await;
+        assert_eq!(missing.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&missing.stderr).starts_with("error: failed to load hotkey"), "{}", String::from_utf8_lossy(&missing.stderr));
+    })
+    .await
+    .expect("test timed out");
+}

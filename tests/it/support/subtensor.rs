@@ -62,6 +62,8 @@ struct Chain {
     used_space: BTreeMap<(u16, [u8; 32]), (u64, u64)>,
     /// The test drand beacon whose pulses reveal commitments.
     beacon: affine::chain::timelock::TestBeacon,
+    /// Module errors to fail the next dispatched calls with, in order.
+    forced_failures: std::collections::VecDeque<(&'static str, &'static str)>,
     /// Weight calls applied, oldest first.
     applied: Vec<AppliedWeights>,
 }
@@ -345,6 +347,9 @@ impl Chain {
 
     fn dispatch(&mut self, extrinsic: &Extrinsic, block: u64) -> Outcome {
         use subxt::ext::codec::Decode;
+        if let Some(failure) = self.forced_failures.pop_front() {
+            return Err(failure);
+        }
         let mut input = extrinsic.call.as_slice();
         match <(u8, u8)>::decode(&mut input) {
             Ok((7, 119 | 118)) => self.apply_weights(extrinsic, block),
@@ -732,6 +737,7 @@ impl FakeSubtensor {
             pending_reveals: Vec::new(),
             used_space: BTreeMap::new(),
             beacon: affine::chain::timelock::TestBeacon::from_seed(b"fake subtensor drand"),
+            forced_failures: std::collections::VecDeque::new(),
         }));
         let mut module = RpcModule::new(chain.clone());
         register(&mut module);
@@ -792,6 +798,12 @@ impl FakeSubtensor {
     /// The public key of the node's drand beacon (hex), which reveals commitments.
     pub fn beacon_public_key_hex(&self) -> String {
         hex::encode(self.chain.lock().expect("chain lock").beacon.public_key().to_bytes())
+    }
+
+    /// Fails the next dispatched call with `pallet::error` (a module error from finney's
+    /// metadata, e.g. `("Commitments", "SpaceLimitExceeded")`).
+    pub fn fail_next_call(&self, pallet: &'static str, error: &'static str) {
+        self.chain.lock().expect("chain lock").forced_failures.push_back((pallet, error));
     }
 
     /// Sets `Commitments.MaxSpace` (bytes of commitments per hotkey and epoch).
