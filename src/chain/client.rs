@@ -153,6 +153,28 @@ fn storage_error(what: &'static str, endpoint: &str, error: subxt::error::Storag
     }
 }
 
+/// Classifies a subxt extrinsic-building error: an unknown pallet or call means the node runs
+/// a runtime `af` does not know.
+pub(super) fn extrinsic_error(what: &'static str, endpoint: &str, error: subxt::error::ExtrinsicError) -> Error {
+    use subxt::error::ExtrinsicError;
+    use subxt::ext::frame_decode::extrinsics::{ExtrinsicEncodeError, ExtrinsicInfoError};
+    match error {
+        ExtrinsicError::EncodeError(ExtrinsicEncodeError::CannotGetInfo(ExtrinsicInfoError::PalletNotFoundByName { name })) => {
+            Error::UnexpectedMetadata { endpoint: endpoint.to_owned(), item: name.into_owned() }
+        }
+        ExtrinsicError::EncodeError(ExtrinsicEncodeError::CannotGetInfo(ExtrinsicInfoError::CallNotFoundByName {
+            call_name,
+            pallet_name,
+            ..
+        })) => Error::UnexpectedMetadata { endpoint: endpoint.to_owned(), item: format!("{pallet_name}.{call_name}") },
+        ExtrinsicError::PalletNameNotFound(pallet) => Error::UnexpectedMetadata { endpoint: endpoint.to_owned(), item: pallet },
+        ExtrinsicError::CallNameNotFound { pallet_name, call_name } => {
+            Error::UnexpectedMetadata { endpoint: endpoint.to_owned(), item: format!("{pallet_name}.{call_name}") }
+        }
+        other => chain_error(what, endpoint, other),
+    }
+}
+
 async fn connect_to(url: &str) -> Result<Connection, Error> {
     let rpc_client =
         RpcClient::from_insecure_url(url).await.map_err(|error| Error::Connect { endpoint: url.to_owned(), source: Box::new(error) })?;

@@ -12,7 +12,7 @@ use subxt::config::substrate::{SubstrateConfig, SubstrateExtrinsicParamsBuilder}
 use subxt::dynamic::{self, Value};
 use subxt::error::{DispatchError, TransactionEventsError, TransactionFinalizedSuccessError};
 
-use super::client::ChainClient;
+use super::client::{ChainClient, extrinsic_error};
 use super::signing::Keypair;
 use super::submit::HotkeySigner;
 use super::timelock::{self, BLOCK_TIME_SECS, BeaconPublicKey};
@@ -87,7 +87,7 @@ impl ChainClient {
                     .transactions()
                     .create_signed(&payload, &HotkeySigner(hotkey), params)
                     .await
-                    .map_err(|error| rpc_error(error.into()))?;
+                    .map_err(|error| extrinsic_error(WHAT, &connection.endpoint, error))?;
                 Ok(SignedCommitment { reveal_round, extrinsic: signed.into_encoded() })
             }
         })
@@ -123,7 +123,7 @@ impl ChainClient {
                     .transactions()
                     .sign_and_submit_then_watch(&payload, &HotkeySigner(hotkey), params)
                     .await
-                    .map_err(|error| rpc_error(error.into()))?;
+                    .map_err(|error| extrinsic_error(WHAT, &connection.endpoint, error))?;
                 match progress.wait_for_finalized_success().await {
                     Ok(_) => Ok(reveal_round),
                     Err(TransactionFinalizedSuccessError::SuccessError(TransactionEventsError::ExtrinsicFailed(

@@ -15,7 +15,7 @@ use subxt::dynamic::{self, Value};
 use subxt::tx::Signer;
 use subxt::utils::{AccountId32, MultiSignature};
 
-use super::client::ChainClient;
+use super::client::{ChainClient, extrinsic_error};
 use super::signing::Keypair;
 use super::timelock::{self, BLOCK_TIME_SECS, BeaconPublicKey, RevealSchedule};
 use super::{Error, weights};
@@ -171,7 +171,7 @@ impl ChainClient {
                         .transactions()
                         .create_signed(&payload, &HotkeySigner(hotkey), params)
                         .await
-                        .map_err(|error| rpc_error(error.into()))?;
+                        .map_err(|error| extrinsic_error(WHAT, &connection.endpoint, error))?;
                     // Fire and forget, as the original (`author_submitExtrinsic`).
                     connection.rpc.author_submit_extrinsic(signed.encoded()).await.map_err(|error| rpc_error(error.into()))?;
                     Ok(nonce)

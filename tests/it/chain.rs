@@ -438,3 +438,17 @@ async fn cli_commit_retries_after_space_limit_and_reports_other_refusals() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_commit_node_without_commitments_pallet_names_the_missing_item() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let node = FakeSubtensor::start_with_metadata(finney_metadata_without_pallet("Commitments"), 5, Duration::from_millis(200)).await;
+        let dir = wallet_dir(1);
+        let output = run_af(commit_args(&dir, &node)).await;
+        assert_eq!(output.status.code(), Some(1));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.starts_with("{\"success\": false") && stdout.contains("has no Commitments in its metadata"), "{stdout}");
+    })
+    .await
+    .expect("test timed out");
+}
