@@ -48,6 +48,13 @@ pub enum Command {
     /// Result datasets: download a scoring window as a replay directory
     #[command(subcommand)]
     Dataset(DatasetCommand),
+    /// Show the configured bittensor wallet
+    #[command(subcommand)]
+    Wallet(WalletCommand),
+    /// Show a subnet's metagraph with each uid's latest revealed commitment
+    Metagraph(MetagraphArgs),
+    /// Timelock-commit your model, revision and chute id on chain for your hotkey
+    Commit(CommitArgs),
     /// Hugging Face Hub tools (download a model at a revision)
     #[command(subcommand)]
     Hub(HubCommand),
@@ -311,4 +318,93 @@ pub struct HubDownloadArgs {
     /// Print one JSON object instead of the summary line
     #[arg(long)]
     pub json: bool,
+}
+
+/// `af wallet ...`.
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Print the coldkey and hotkey SS58 addresses of the configured wallet
+    Show(WalletShowArgs),
+}
+
+/// Which bittensor wallet to use (the flags and variables btcli and the original affine use).
+#[derive(Debug, Clone, Args)]
+pub struct WalletArgs {
+    /// Wallet (coldkey) name under the wallets directory
+    #[arg(long = "wallet.name", alias = "coldkey", value_name = "NAME", env = env_vars::BT_WALLET_COLD, default_value = "default")]
+    pub wallet_name: String,
+    /// Hotkey name inside the wallet
+    #[arg(long = "wallet.hotkey", alias = "hotkey", value_name = "NAME", env = env_vars::BT_WALLET_HOT, default_value = "default")]
+    pub wallet_hotkey: String,
+    /// Wallets directory [default: ~/.bittensor/wallets]
+    #[arg(long = "wallet.path", value_name = "DIR", env = env_vars::BT_WALLET_PATH)]
+    pub wallet_path: Option<PathBuf>,
+}
+
+/// `af wallet show`.
+#[derive(Debug, Args)]
+pub struct WalletShowArgs {
+    /// The wallet to show.
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which subtensor node to talk to.
+#[derive(Debug, Clone, Args)]
+pub struct ChainArgs {
+    /// Subtensor endpoint: finney, test, local, or a ws:// or wss:// URL
+    #[arg(long, value_name = "ENDPOINT", env = env_vars::SUBTENSOR_ENDPOINT, default_value = "finney")]
+    pub subtensor_endpoint: String,
+    /// Endpoint tried when the primary fails [default with finney: the original's public fallback]
+    #[arg(long, value_name = "ENDPOINT", env = env_vars::SUBTENSOR_FALLBACK)]
+    pub subtensor_fallback: Option<String>,
+    /// Deadline of one chain call, in seconds
+    #[arg(long, value_name = "SECS", env = env_vars::AF_CHAIN_TIMEOUT, default_value_t = 30)]
+    pub chain_timeout: u64,
+}
+
+/// `af metagraph`.
+#[derive(Debug, Args)]
+pub struct MetagraphArgs {
+    /// The node to read.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Subnet to read
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `af commit`.
+#[derive(Debug, Args)]
+pub struct CommitArgs {
+    /// Hugging Face repository of the model
+    #[arg(long, value_name = "REPO")]
+    pub repo: String,
+    /// Commit SHA of the model revision
+    #[arg(long, value_name = "SHA")]
+    pub revision: String,
+    /// Chute id serving the model
+    #[arg(long = "chute-id", alias = "chute_id", value_name = "ID")]
+    pub chute_id: String,
+    /// The wallet whose hotkey commits (also --coldkey/--hotkey, as the original).
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// The node.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Subnet to commit on
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// Drand beacon public key to encrypt to (hex G2 point) [default: drand quicknet, as finney]
+    #[arg(long, value_name = "HEX", env = env_vars::AF_DRAND_PUBLIC_KEY)]
+    pub drand_public_key: Option<String>,
+    /// Print the signed extrinsic instead of submitting it
+    #[arg(long)]
+    pub dry_run: bool,
 }

@@ -67,3 +67,24 @@ pub const CHUTES_API_KEY: &str = "CHUTES_API_KEY";
 pub const R2_PUBLIC_BASE: &str = "R2_PUBLIC_BASE";
 /// Dataset cache directory, as the reference image read it (`--dataset-cache`).
 pub const DATASET_CACHE_DIR: &str = "DATASET_CACHE_DIR";
+/// Wallet (coldkey) name (`--wallet.name`), as the original affine `.env`.
+pub const BT_WALLET_COLD: &str = "BT_WALLET_COLD";
+/// Hotkey name (`--wallet.hotkey`), as the original affine `.env`.
+pub const BT_WALLET_HOT: &str = "BT_WALLET_HOT";
+/// Wallets directory (`--wallet.path`), as bittensor-wallet reads it.
+pub const BT_WALLET_PATH: &str = "BT_WALLET_PATH";
+/// Password of `$NACL`-encrypted keyfiles; when unset, `af` prompts on a terminal.
+pub const AF_WALLET_PASSWORD: &str = "AF_WALLET_PASSWORD";
+/// Home directory, for the default wallets directory `~/.bittensor/wallets`.
+pub const HOME: &str = "HOME";
+/// Subtensor endpoint: `finney`, `test`, `local` or a URL (`--subtensor-endpoint`), as the
+/// original affine.
+pub const SUBTENSOR_ENDPOINT: &str = "SUBTENSOR_ENDPOINT";
+/// Endpoint tried when the primary fails (`--subtensor-fallback`), as the original affine.
+pub const SUBTENSOR_FALLBACK: &str = "SUBTENSOR_FALLBACK";
+/// Deadline of one chain call in seconds (`--chain-timeout`).
+pub const AF_CHAIN_TIMEOUT: &str = "AF_CHAIN_TIMEOUT";
+/// Subnet to read (`--netuid`).
+pub const AF_NETUID: &str = "AF_NETUID";
+/// Drand beacon public key commitments are encrypted to (`--drand-public-key`); default quicknet.
+pub const AF_DRAND_PUBLIC_KEY: &str = "AF_DRAND_PUBLIC_KEY";

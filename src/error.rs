@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::settings::ConfigError;
-use crate::{hub, inference, store};
+use crate::{chain, hub, inference, store};
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,9 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitStatus::Usage;
         }
+        if let Some(chain_error) = cause.downcast_ref::<chain::Error>() {
+            return if chain_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
         if let Some(envs_error) = cause.downcast_ref::<crate::envs::Error>() {
             return if envs_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }
@@ -60,7 +63,33 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
 
 /// A hint for errors whose fix is known.
 fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    error.chain().find_map(|cause| hub_hint(cause).or_else(|| chutes_hint(cause)).or_else(|| store_hint(cause)))
+    error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<chain::Error>()
+            .and_then(chain_hint)
+            .or_else(|| hub_hint(cause))
+            .or_else(|| chutes_hint(cause))
+            .or_else(|| store_hint(cause))
+    })
+}
+
+fn chain_hint(error: &chain::Error) -> Option<&'static str> {
+    match error {
+        chain::Error::KeyfileMissing { .. } => Some(
+            "pick the wallet with --wallet.name/--wallet.hotkey/--wallet.path (or BT_WALLET_COLD/BT_WALLET_HOT/BT_WALLET_PATH); create one with btcli",
+        ),
+        chain::Error::WrongPassword { .. } | chain::Error::PasswordUnavailable { .. } => {
+            Some("set AF_WALLET_PASSWORD to the keyfile password, or run af on a terminal to be prompted")
+        }
+        chain::Error::KeyfileUnsupportedEncryption { .. } => Some("re-encrypt the key with a current btcli (it writes $NACL keyfiles)"),
+        chain::Error::Connect { .. } | chain::Error::Timeout { .. } => Some(
+            "check the node is up, or pick another with --subtensor-endpoint / SUBTENSOR_ENDPOINT (finney, test, local or a ws:// URL)",
+        ),
+        chain::Error::UnexpectedMetadata { .. } => {
+            Some("the node runs a runtime af does not know; point --subtensor-endpoint at an up-to-date subtensor node")
+        }
+        _ => None,
+    }
 }
 
 fn hub_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`chain`]: keys, wallets and signatures (bittensor-compatible), weight normalisation.
 //! - [`cli`]: clap definitions only; nothing below `commands` imports it.
 //! - [`settings`]: resolves flags > environment > `.env` > defaults into validated settings.
 //! - [`env_vars`]: every environment variable `af` reads.
@@ -26,6 +27,7 @@
 //!
 //! Data flows one way: store -> scoring -> summary/output.
 
+pub mod chain;
 pub mod cli;
 pub mod commands;
 pub mod env_vars;

@@ -1,10 +1,13 @@
 //! One module per subcommand: each resolves its settings and wires the library modules.
 
+pub mod commit;
 pub mod dataset;
 pub mod env;
 pub mod eval;
 pub mod hub;
+pub mod metagraph;
 pub mod sandbox_exec;
+pub mod wallet;
 pub mod weights;
 
 use tokio_util::sync::CancellationToken;
@@ -25,5 +28,8 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
         Command::Env(args) => env::run(&args, printer, token).await,
         Command::SandboxExec(args) => sandbox_exec::run(&args),
         Command::Dataset(command) => dataset::run(&command, printer, token).await,
+        Command::Wallet(command) => wallet::run(&command, printer),
+        Command::Metagraph(args) => metagraph::run(&args, printer).await,
+        Command::Commit(args) => commit::run(&args, printer, token).await,
     }
 }

@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per area.
 
+mod chain;
 mod chutes;
 mod cli;
 mod envs;
@@ -8,5 +9,9 @@ mod golden;
 mod hub;
 mod hub_cli;
 mod sandbox;
+mod signing;
 mod store;
 mod support;
+mod timelock;
+mod wallet;
+mod weights;

@@ -4,6 +4,7 @@ pub mod chutes_server;
 pub mod http;
 pub mod hub_server;
 pub mod moto;
+pub mod subtensor;
 
 use std::path::{Path, PathBuf};
 
@@ -46,4 +47,37 @@ pub fn sandbox_python() -> PathBuf {
 /// A sandbox that runs `sandbox_python()` through the built `af` binary.
 pub fn sandbox() -> affine::envs::sandbox::Sandbox {
     affine::envs::sandbox::Sandbox::new(PathBuf::from(env!("CARGO_BIN_EXE_af")), sandbox_python(), affine::envs::sandbox::Limits::default())
+}
+
+/// The Python interpreter of the test venv: `AF_TEST_PYTHON`, else `target/ci-venv/bin/python`
+/// under the package. Panics with the fix when neither exists: tests that need bittensor's own
+/// packages must not pass silently without them.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("AF_TEST_PYTHON")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target").join("ci-venv").join("bin").join("python"), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "no Python venv at {}: run `bash .ci/setup` (it installs .ci/requirements.txt) or set AF_TEST_PYTHON",
+        path.display()
+    );
+    path
+}
+
+/// Runs `script` with the venv's Python, `args` as `sys.argv[1..]` and `stdin` as standard
+/// input; panics with Python's stderr when it fails, returns its stdout.
+pub fn run_python(script: &str, args: &[&std::ffi::OsStr], stdin: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start python");
+    child.stdin.take().expect("stdin is piped").write_all(stdin.as_bytes()).expect("write python stdin");
+    let output = child.wait_with_output().expect("wait for python");
+    assert!(output.status.success(), "python failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("python prints UTF-8")
 }
