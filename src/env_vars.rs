@@ -43,3 +43,17 @@ pub const CHUTES_API_KEY: &str = "CHUTES_API_KEY";
 pub const R2_PUBLIC_BASE: &str = "R2_PUBLIC_BASE";
 /// Dataset cache directory, as the reference image read it (`--dataset-cache`).
 pub const DATASET_CACHE_DIR: &str = "DATASET_CACHE_DIR";
+/// Docker engine address (`unix://…`, `tcp://…`), as the Docker CLI reads it.
+pub const DOCKER_HOST: &str = "DOCKER_HOST";
+/// Environment image `af eval` runs in a container (`--image`).
+pub const AF_IMAGE: &str = "AF_IMAGE";
+/// URL of an already running environment server for `af eval` (`--env-url`).
+pub const AF_ENV_URL: &str = "AF_ENV_URL";
+/// Docker network mode of environment containers (`--docker-network`, e.g. `host`).
+pub const AF_DOCKER_NETWORK: &str = "AF_DOCKER_NETWORK";
+/// Number of environment containers (`--replicas`).
+pub const AF_REPLICAS: &str = "AF_REPLICAS";
+/// Memory limit of each environment container (`--mem-limit`, e.g. `10g`).
+pub const AF_MEM_LIMIT: &str = "AF_MEM_LIMIT";
+/// Which affine task an environment container serves, as the reference validator set it.
+pub const ENV_NAME: &str = "ENV_NAME";

@@ -8,7 +8,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use crate::cli::{AffineEnvArgs, EnvServeArgs, EvalArgs, GlobalArgs, HubDownloadArgs, LogFormat, WeightsArgs};
+use crate::cli::{AffineEnvArgs, EnvRunnerArgs, EnvServeArgs, EvalArgs, GlobalArgs, HubDownloadArgs, LogFormat, WeightsArgs};
 use crate::env_vars;
 use crate::envs::EnvSpec;
 use crate::envs::dataset::{DEFAULT_DATASET, DEFAULT_PUBLIC_BASE, DatasetSource};
@@ -184,8 +184,67 @@ pub struct EvalSettings {
     pub timeout_secs: f64,
     /// JSON output.
     pub json: bool,
-    /// Dataset and interpreter.
-    pub affine: AffineEnvSettings,
+    /// Where the environment runs.
+    pub runner: EnvRunner,
+}
+
+/// Where `af eval` runs the environment.
+#[derive(Debug, Clone)]
+pub enum EnvRunner {
+    /// In this process, with this dataset and interpreter.
+    InProcess(AffineEnvSettings),
+    /// An environment server already running at this URL.
+    Url(String),
+    /// Containers this process starts and removes.
+    Docker(DockerRunSettings),
+}
+
+/// Containers for `af eval --image`.
+#[derive(Debug, Clone)]
+pub struct DockerRunSettings {
+    /// Image reference.
+    pub image: String,
+    /// Network mode (`host`, a network name); `None` is the default bridge.
+    pub network: Option<String>,
+    /// Number of containers (>= 1).
+    pub replicas: usize,
+    /// Memory limit in bytes.
+    pub mem_limit: i64,
+    /// Pull before starting.
+    pub pull: bool,
+    /// `R2_PUBLIC_BASE` passed to the container, when given.
+    pub dataset_url: Option<String>,
+}
+
+impl EnvRunner {
+    /// Resolves the runner flags; the in-process runner needs the affine env options.
+    ///
+    /// # Errors
+    /// A bad URL, zero replicas, a bad memory size, or (in-process) a missing interpreter.
+    pub fn resolve(args: &EnvRunnerArgs, affine: &AffineEnvArgs) -> Result<Self, ConfigError> {
+        if let Some(url) = &args.env_url {
+            let url = crate::envs::client::normalise_url(url).map_err(|e| ConfigError(format!("--env-url: {e}")))?;
+            return Ok(Self::Url(url));
+        }
+        if let Some(image) = &args.image {
+            if image.trim().is_empty() {
+                return Err(ConfigError("--image must not be empty".to_owned()));
+            }
+            if args.replicas == 0 {
+                return Err(ConfigError("--replicas must be at least 1".to_owned()));
+            }
+            let mem_limit = crate::envs::docker::parse_mem_limit(&args.mem_limit).map_err(ConfigError)?;
+            return Ok(Self::Docker(DockerRunSettings {
+                image: image.trim().to_owned(),
+                network: args.docker_network.clone().filter(|n| !n.trim().is_empty()),
+                replicas: args.replicas,
+                mem_limit,
+                pull: args.pull,
+                dataset_url: affine.dataset_url.clone(),
+            }));
+        }
+        Ok(Self::InProcess(AffineEnvSettings::resolve(affine)?))
+    }
 }
 
 impl EvalSettings {
@@ -196,9 +255,10 @@ impl EvalSettings {
     /// URL, or a missing interpreter.
     pub fn resolve(args: &EvalArgs) -> Result<Self, ConfigError> {
         let spec = crate::envs::env_spec(&args.env).ok_or_else(|| ConfigError(format!("unknown environment {}", args.env)))?;
-        if spec.task_type().is_none() {
+        let runner = EnvRunner::resolve(&args.runner, &args.affine)?;
+        if spec.task_type().is_none() && matches!(runner, EnvRunner::InProcess(_)) {
             return Err(ConfigError(format!(
-                "af eval runs affine:sat, affine:abd and affine:ded in-process; {} needs its container and is not supported yet",
+                "af eval runs affine:sat, affine:abd and affine:ded in-process; {} needs its container (--image or --env-url)",
                 spec.id
             )));
         }
@@ -222,7 +282,7 @@ impl EvalSettings {
             concurrency: args.concurrency,
             timeout_secs,
             json: args.json,
-            affine: AffineEnvSettings::resolve(&args.affine)?,
+            runner,
         })
     }
 }

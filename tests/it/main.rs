@@ -2,6 +2,8 @@
 
 mod chutes;
 mod cli;
+mod docker_env;
+mod env_url;
 mod envs;
 mod eval_cli;
 mod golden;
