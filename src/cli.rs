@@ -81,7 +81,7 @@ fn parse_api_key(text: &str) -> Result<crate::inference::ApiKey, std::convert::I
 /// `af eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Environment id: affine:sat, affine:abd or affine:ded
+    /// Environment id: affine:sat, affine:abd or affine:ded (any registered env with --image or --env-url)
     #[arg(long, value_name = "ENV", env = env_vars::AF_ENV)]
     pub env: String,
     /// Model name sent to the endpoint

@@ -125,7 +125,10 @@ pub async fn run(args: &EvalArgs, printer: Printer, token: CancellationToken) ->
             let run_id = crate::envs::docker::new_run_id();
             let spec = container_spec(&settings, docker);
             let started = tokio::select! {
-                () = token.cancelled() => return Ok(ExitStatus::Interrupted),
+                () = token.cancelled() => {
+                    crate::envs::docker::cleanup_run(&run_id).await;
+                    return Ok(ExitStatus::Interrupted);
+                }
                 started = DockerEnv::start(&spec, &run_id) => started,
             };
             let env = Arc::new(started.with_context(|| format!("failed to start {} from image {}", settings.spec.id, docker.image))?);

@@ -377,6 +377,15 @@ impl Drop for DockerEnv {
     }
 }
 
+/// Connects and removes every container of run `run_id` (for a start that was abandoned
+/// before it returned its [`DockerEnv`]).
+pub async fn cleanup_run(run_id: &str) {
+    match connect().await {
+        Ok(docker) => remove_run(&docker, run_id).await,
+        Err(error) => tracing::warn!(%error, run_id, "cannot remove the run's containers"),
+    }
+}
+
 /// Removes every container labelled `af.run=<run_id>` (forced).
 pub async fn remove_run(docker: &Docker, run_id: &str) {
     for (id, _) in list_managed(docker, Some(run_id)).await {

@@ -215,3 +215,51 @@ async fn docker_env_missing_image_is_a_clear_error_and_starts_nothing() {
     .await
     .expect("in time");
 }
+
+#[tokio::test]
+async fn docker_env_start_sweeps_containers_of_dead_runs_only() {
+    tokio::time::timeout(LIMIT, async {
+        let image = image().await;
+        let host = nix::unistd::gethostname().expect("hostname").to_string_lossy().into_owned();
+        // A process that is gone (its pid is free) and one that is alive (this test).
+        let mut finished = std::process::Command::new("true").spawn().expect("spawn true");
+        let dead_pid = finished.id();
+        finished.wait().expect("wait");
+        let stale_run = new_run_id();
+        let live_run = new_run_id();
+        let _cleanup = RemoveOnDrop(vec![format!("af-test-sweep-{stale_run}"), format!("af-test-sweep-{live_run}")]);
+        for (run, pid) in [(&stale_run, dead_pid), (&live_run, std::process::id())] {
+            docker_cli(&[
+                "create",
+                "--name",
+                &format!("af-test-sweep-{run}"),
+                "--label",
+                "af.managed=true",
+                "--label",
+                &format!("af.run={run}"),
+                "--label",
+                &format!("af.pid={pid}"),
+                "--label",
+                &format!("af.host={host}"),
+                &image,
+            ]);
+        }
+        let run_id = new_run_id();
+        let env = DockerEnv::start(&spec(&image, 1), &run_id).await.expect("start");
+        assert!(containers_with_label(&format!("af.run={stale_run}")).is_empty(), "the dead run's container was swept");
+        assert_eq!(containers_with_label(&format!("af.run={live_run}")).len(), 1, "a live run's container is kept");
+        env.shutdown().await;
+        assert!(containers_with_label(&format!("af.run={run_id}")).is_empty());
+    })
+    .await
+    .expect("in time");
+}
+
+/// Removes the named containers when dropped, also when the test fails.
+struct RemoveOnDrop(Vec<String>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("docker").args(["rm", "-f"]).args(&self.0).output();
+    }
+}
