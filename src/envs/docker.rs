@@ -627,10 +627,19 @@ pub async fn import_image(docker: &Docker, rootfs: Vec<u8>, spec: &ImportSpec) -
         _ => (spec.tag.as_str(), "latest"),
     };
     let options = CreateImageOptionsBuilder::default().from_src("-").repo(repo).tag(tag).changes(spec.changes.clone()).build();
+    let previous = docker.inspect_image(&spec.tag).await.ok().and_then(|image| image.id);
     let body = bollard::body_full(rootfs.into());
     let mut stream = docker.create_image(Some(options), Some(body), None);
     while let Some(item) = stream.next().await {
         item.map_err(engine("image import"))?;
+    }
+    // The image the tag pointed at is now untagged: remove it so rebuilds do not pile up
+    // (the engine refuses while a container uses it, which is fine).
+    let current = docker.inspect_image(&spec.tag).await.ok().and_then(|image| image.id);
+    if let Some(previous) = previous.filter(|previous| Some(previous) != current.as_ref()) {
+        if let Err(error) = docker.remove_image(&previous, None::<bollard::query_parameters::RemoveImageOptions>, None).await {
+            tracing::debug!(%error, image = previous, "previous image kept");
+        }
     }
     Ok(())
 }

@@ -263,3 +263,54 @@ impl Drop for RemoveOnDrop {
         let _ = std::process::Command::new("docker").args(["rm", "-f"]).args(&self.0).output();
     }
 }
+
+#[tokio::test]
+async fn env_image_build_second_run_is_cached_and_labelled_function_based() {
+    tokio::time::timeout(LIMIT, async {
+        let tag = image().await;
+        let build = |tag: String| {
+            tokio::task::spawn_blocking(move || af().args(["env", "image", "build", "--tag", &tag, "--json"]).output().expect("run af"))
+        };
+        let output = build(tag.clone()).await.expect("join");
+        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+        assert_eq!(report["cached"], json!(true), "{report}");
+        assert_eq!(report["tag"], json!(tag));
+        let labels: Value = serde_json::from_str(&docker_cli(&["inspect", "-f", "{{json .Config.Labels}}", &tag])).expect("labels");
+        assert_eq!(labels["affinetes.env.type"], json!("function_based"));
+        assert_eq!(labels["af.content"], report["content_hash"]);
+        let cmd = docker_cli(&["inspect", "-f", "{{json .Config.Cmd}}", &tag]);
+        assert_eq!(cmd, r#"["/usr/local/bin/af","env","serve","--env","affine"]"#);
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn docker_env_replica_that_stays_down_is_skipped() {
+    tokio::time::timeout(LIMIT, async {
+        let image = image().await;
+        let run_id = new_run_id();
+        let env = DockerEnv::start(&spec(&image, 2), &run_id).await.expect("start");
+        let down = env.container_names().remove(0);
+        docker_cli(&["update", "--restart", "no", &down]);
+        docker_cli(&["kill", &down]);
+        let oracle = OpenAiServer::start(Miner::Oracle(Arc::new(fixture_rows()))).await;
+        let mut failures = 0;
+        for task_id in 0..4 {
+            match env.call("evaluate", sat_kwargs(&oracle.base_url, task_id)).await {
+                Ok(result) => assert_eq!(result["score"], json!(1.0)),
+                Err(error) => {
+                    assert!(matches!(&error, CallError::Infrastructure(text) if text.contains(&down)), "{error:?}");
+                    failures += 1;
+                }
+            }
+        }
+        assert!(failures <= 1, "the dead replica is skipped after its first failure ({failures} failures)");
+        assert_eq!(oracle.requests().len(), 4 - failures);
+        env.shutdown().await;
+        assert!(containers_with_label(&format!("af.run={run_id}")).is_empty());
+    })
+    .await
+    .expect("in time");
+}
