@@ -636,10 +636,10 @@ pub async fn import_image(docker: &Docker, rootfs: Vec<u8>, spec: &ImportSpec) -
     // The image the tag pointed at is now untagged: remove it so rebuilds do not pile up
     // (the engine refuses while a container uses it, which is fine).
     let current = docker.inspect_image(&spec.tag).await.ok().and_then(|image| image.id);
-    if let Some(previous) = previous.filter(|previous| Some(previous) != current.as_ref()) {
-        if let Err(error) = docker.remove_image(&previous, None::<bollard::query_parameters::RemoveImageOptions>, None).await {
-            tracing::debug!(%error, image = previous, "previous image kept");
-        }
+    if let Some(previous) = previous.filter(|previous| Some(previous) != current.as_ref())
+        && let Err(error) = docker.remove_image(&previous, None::<bollard::query_parameters::RemoveImageOptions>, None).await
+    {
+        tracing::debug!(%error, image = previous, "previous image kept");
     }
     Ok(())
 }
