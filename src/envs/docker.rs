@@ -224,6 +224,19 @@ impl DockerEnv {
         sweep_stale(&docker).await;
         let image = ensure_image(&docker, &spec.image, spec.pull).await?;
         let kind = spec.kind.unwrap_or_else(|| image_kind(&image));
+        // Only `af env serve` images (they carry the content label) listen on `AF_PORT`; other
+        // images listen on 8000, so on the host network only one of them fits.
+        let reads_port = image.config.as_ref().and_then(|c| c.labels.as_ref()).is_some_and(|l| l.contains_key(CONTENT_LABEL));
+        let host_network = spec.network.as_deref() == Some("host");
+        if host_network && !reads_port && spec.replicas > 1 {
+            return Err(Error::Start {
+                name: spec.name_prefix.clone(),
+                message: format!(
+                    "{} replicas on the host network need an image that listens on AF_PORT (af env image build); this one listens on {CONTAINER_PORT}",
+                    spec.replicas
+                ),
+            });
+        }
         let ready_timeout = spec.ready_timeout.unwrap_or(match kind {
             EnvKind::FunctionBased => Duration::from_secs(120),
             EnvKind::HttpBased => Duration::from_secs(180),
@@ -231,8 +244,10 @@ impl DockerEnv {
         let base = format!("{}-{run_id}", spec.name_prefix);
         let names: Vec<String> =
             if spec.replicas == 1 { vec![base.clone()] } else { (0..spec.replicas).map(|i| format!("{base}-{i}")).collect() };
-        let started =
-            futures_util::future::join_all(names.iter().map(|name| start_replica(&docker, spec, run_id, name, kind, ready_timeout))).await;
+        let started = futures_util::future::join_all(
+            names.iter().map(|name| start_replica(&docker, spec, run_id, name, (kind, reads_port), ready_timeout)),
+        )
+        .await;
         let mut replicas = Vec::new();
         let mut failure = None;
         for result in started {
@@ -481,14 +496,17 @@ async fn start_replica(
     spec: &ContainerSpec,
     run_id: &str,
     name: &str,
-    kind: EnvKind,
+    (kind, reads_port): (EnvKind, bool),
     ready_timeout: Duration,
 ) -> Result<Replica, Error> {
     let failed = |message: String| Error::Start { name: name.to_owned(), message };
-    let host_network = spec.network.as_deref() == Some("host");
-    let host_port = if host_network { Some(free_port().map_err(|e| failed(format!("no free port: {e}")))?) } else { None };
+    let host_port = match (spec.network.as_deref() == Some("host"), reads_port) {
+        (true, true) => Some(free_port().map_err(|e| failed(format!("no free port: {e}")))?),
+        (true, false) => Some(CONTAINER_PORT),
+        (false, _) => None,
+    };
     let mut env: Vec<String> = spec.env_vars.iter().map(|(key, value)| format!("{key}={}", value.expose())).collect();
-    if let Some(port) = host_port {
+    if let (Some(port), true) = (host_port, reads_port) {
         env.push(format!("{}=127.0.0.1", crate::env_vars::AF_HOST));
         env.push(format!("{}={port}", crate::env_vars::AF_PORT));
     }
