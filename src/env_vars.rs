@@ -57,3 +57,9 @@ pub const AF_REPLICAS: &str = "AF_REPLICAS";
 pub const AF_MEM_LIMIT: &str = "AF_MEM_LIMIT";
 /// Which affine task an environment container serves, as the reference validator set it.
 pub const ENV_NAME: &str = "ENV_NAME";
+/// `TODO_KEY` passed to `AgentGym` containers, as the reference validator read it.
+pub const AGENTGYM_TOOL_TODO_KEY: &str = "AGENTGYM_TOOL_TODO_KEY";
+/// `MOVIE_KEY` passed to `AgentGym` containers, as the reference validator read it.
+pub const AGENTGYM_TOOL_MOVIE_KEY: &str = "AGENTGYM_TOOL_MOVIE_KEY";
+/// `SHEET_EMAIL` passed to `AgentGym` containers, as the reference validator read it.
+pub const AGENTGYM_TOOL_SHEET_EMAIL: &str = "AGENTGYM_TOOL_SHEET_EMAIL";

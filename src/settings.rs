@@ -214,6 +214,9 @@ pub struct DockerRunSettings {
     pub pull: bool,
     /// `R2_PUBLIC_BASE` passed to the container, when given.
     pub dataset_url: Option<String>,
+    /// `AgentGym` tool keys (`TODO_KEY`, `MOVIE_KEY`, `SHEET_EMAIL`), from `AGENTGYM_TOOL_*`,
+    /// empty when unset as in the reference.
+    pub agentgym_tools: Vec<(String, Secret)>,
 }
 
 impl EnvRunner {
@@ -241,6 +244,14 @@ impl EnvRunner {
                 mem_limit,
                 pull: args.pull,
                 dataset_url: affine.dataset_url.clone(),
+                agentgym_tools: [
+                    ("TODO_KEY", env_vars::AGENTGYM_TOOL_TODO_KEY),
+                    ("MOVIE_KEY", env_vars::AGENTGYM_TOOL_MOVIE_KEY),
+                    ("SHEET_EMAIL", env_vars::AGENTGYM_TOOL_SHEET_EMAIL),
+                ]
+                .into_iter()
+                .map(|(name, var)| (name.to_owned(), Secret::new(std::env::var(var).unwrap_or_default())))
+                .collect(),
             }));
         }
         Ok(Self::InProcess(AffineEnvSettings::resolve(affine)?))
@@ -373,6 +384,28 @@ impl HubDownloadSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runner(extra: &[&str]) -> Result<EnvRunner, ConfigError> {
+        use clap::Parser as _;
+        let mut words = vec!["af", "eval", "--env", "affine:sat", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"];
+        words.extend_from_slice(extra);
+        let cli = crate::cli::Cli::try_parse_from(words).expect("parses");
+        let crate::cli::Command::Eval(args) = cli.command else { panic!("eval") };
+        EnvRunner::resolve(&args.runner, &args.affine)
+    }
+
+    #[test]
+    fn env_runner_resolves_url_and_docker_and_rejects_bad_values() {
+        assert!(matches!(runner(&["--env-url", "http://127.0.0.1:8000/"]), Ok(EnvRunner::Url(url)) if url == "http://127.0.0.1:8000"));
+        assert!(runner(&["--env-url", "ftp://x"]).is_err());
+        let Ok(EnvRunner::Docker(docker)) = runner(&["--image", "affine-env:local", "--docker-network", "host", "--mem-limit", "2g"])
+        else {
+            panic!("docker runner");
+        };
+        assert_eq!((docker.network.as_deref(), docker.mem_limit, docker.replicas), (Some("host"), 2 << 30, 1));
+        assert!(runner(&["--image", "x", "--replicas", "0"]).is_err());
+        assert!(runner(&["--image", "x", "--mem-limit", "lots"]).is_err());
+    }
 
     #[test]
     fn task_selection_parses_ids_ranges_and_checks_bounds() {

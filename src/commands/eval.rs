@@ -82,8 +82,10 @@ fn container_spec(settings: &EvalSettings, docker: &DockerRunSettings) -> Contai
     if let Some(key) = &settings.api_key {
         env_vars.push((crate::env_vars::CHUTES_API_KEY.to_owned(), Secret::new(key.expose())));
     }
-    let env_name = spec.task_type().unwrap_or_else(|| spec.id.split(':').nth(1).unwrap_or(spec.id));
-    env_vars.push((crate::env_vars::ENV_NAME.to_owned(), Secret::new(env_name)));
+    match spec.task_type() {
+        Some(task_type) => env_vars.push((crate::env_vars::ENV_NAME.to_owned(), Secret::new(task_type))),
+        None => env_vars.extend(docker.agentgym_tools.iter().cloned()),
+    }
     if let Some(url) = &docker.dataset_url {
         env_vars.push((crate::env_vars::R2_PUBLIC_BASE.to_owned(), Secret::new(url.as_str())));
     }
