@@ -93,7 +93,7 @@ fn parse_api_key(text: &str) -> Result<crate::inference::ApiKey, std::convert::I
 /// `af eval`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// Environment id: affine:sat, affine:abd or affine:ded
+    /// Environment id: affine:sat, affine:abd or affine:ded (any registered env with --image or --env-url)
     #[arg(long, value_name = "ENV", env = env_vars::AF_ENV)]
     pub env: String,
     /// Model name sent to the endpoint
@@ -123,6 +123,32 @@ pub struct EvalArgs {
     /// Dataset and interpreter options.
     #[command(flatten)]
     pub affine: AffineEnvArgs,
+    /// Where the environment runs (default: in-process).
+    #[command(flatten)]
+    pub runner: EnvRunnerArgs,
+}
+
+/// Where `af eval` runs the environment: in-process (default), a container, or a URL.
+#[derive(Debug, Args)]
+pub struct EnvRunnerArgs {
+    /// Run the environment in containers of this image (e.g. affine-env:local from `af env image build`)
+    #[arg(long, value_name = "IMAGE", env = env_vars::AF_IMAGE, conflicts_with = "env_url")]
+    pub image: Option<String>,
+    /// Call an environment server that is already running at this URL
+    #[arg(long, value_name = "URL", env = env_vars::AF_ENV_URL)]
+    pub env_url: Option<String>,
+    /// Docker network mode of the containers, e.g. host (default: the engine's bridge)
+    #[arg(long, value_name = "NET", env = env_vars::AF_DOCKER_NETWORK, requires = "image")]
+    pub docker_network: Option<String>,
+    /// Number of containers, called round-robin
+    #[arg(long, value_name = "N", env = env_vars::AF_REPLICAS, default_value_t = 1, requires = "image")]
+    pub replicas: usize,
+    /// Memory limit of each container (docker-py sizes: 10g, 512m)
+    #[arg(long, value_name = "SIZE", env = env_vars::AF_MEM_LIMIT, default_value = "10g", requires = "image")]
+    pub mem_limit: String,
+    /// Pull the image before starting (falls back to the local image when the pull fails)
+    #[arg(long, requires = "image")]
+    pub pull: bool,
 }
 
 /// `af env`.
@@ -138,6 +164,33 @@ pub struct EnvArgs {
 pub enum EnvCommand {
     /// Serve an environment over the Affinetes `function_based` protocol (POST /call)
     Serve(EnvServeArgs),
+    /// Container images of `af env serve`
+    #[command(subcommand)]
+    Image(EnvImageCommand),
+}
+
+/// `af env image` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum EnvImageCommand {
+    /// Build the `af env serve` image from this af binary and the local Python, without a registry
+    Build(EnvImageBuildArgs),
+}
+
+/// `af env image build`.
+#[derive(Debug, Args)]
+pub struct EnvImageBuildArgs {
+    /// Image tag
+    #[arg(long, value_name = "TAG", default_value = "affine-env:local")]
+    pub tag: String,
+    /// Python 3 interpreter copied into the image (with its standard library)
+    #[arg(long, value_name = "PATH", default_value = "/usr/bin/python3")]
+    pub python: PathBuf,
+    /// Rebuild even when an image with the same content is already tagged
+    #[arg(long)]
+    pub force: bool,
+    /// Print one JSON object instead of the summary line
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `af env serve`.

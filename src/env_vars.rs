@@ -88,3 +88,23 @@ pub const AF_CHAIN_TIMEOUT: &str = "AF_CHAIN_TIMEOUT";
 pub const AF_NETUID: &str = "AF_NETUID";
 /// Drand beacon public key commitments are encrypted to (`--drand-public-key`); default quicknet.
 pub const AF_DRAND_PUBLIC_KEY: &str = "AF_DRAND_PUBLIC_KEY";
+/// Docker engine address (`unix://…`, `tcp://…`), as the Docker CLI reads it.
+pub const DOCKER_HOST: &str = "DOCKER_HOST";
+/// Environment image `af eval` runs in a container (`--image`).
+pub const AF_IMAGE: &str = "AF_IMAGE";
+/// URL of an already running environment server for `af eval` (`--env-url`).
+pub const AF_ENV_URL: &str = "AF_ENV_URL";
+/// Docker network mode of environment containers (`--docker-network`, e.g. `host`).
+pub const AF_DOCKER_NETWORK: &str = "AF_DOCKER_NETWORK";
+/// Number of environment containers (`--replicas`).
+pub const AF_REPLICAS: &str = "AF_REPLICAS";
+/// Memory limit of each environment container (`--mem-limit`, e.g. `10g`).
+pub const AF_MEM_LIMIT: &str = "AF_MEM_LIMIT";
+/// Which affine task an environment container serves, as the reference validator set it.
+pub const ENV_NAME: &str = "ENV_NAME";
+/// `TODO_KEY` passed to `AgentGym` containers, as the reference validator read it.
+pub const AGENTGYM_TOOL_TODO_KEY: &str = "AGENTGYM_TOOL_TODO_KEY";
+/// `MOVIE_KEY` passed to `AgentGym` containers, as the reference validator read it.
+pub const AGENTGYM_TOOL_MOVIE_KEY: &str = "AGENTGYM_TOOL_MOVIE_KEY";
+/// `SHEET_EMAIL` passed to `AgentGym` containers, as the reference validator read it.
+pub const AGENTGYM_TOOL_SHEET_EMAIL: &str = "AGENTGYM_TOOL_SHEET_EMAIL";

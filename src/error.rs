@@ -44,6 +44,15 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if let Some(envs_error) = cause.downcast_ref::<crate::envs::Error>() {
             return if envs_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }
+        if let Some(docker_error) = cause.downcast_ref::<crate::envs::docker::Error>() {
+            return if docker_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
+        if let Some(client_error) = cause.downcast_ref::<crate::envs::client::Error>() {
+            return if client_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
+        if let Some(image_error) = cause.downcast_ref::<crate::envs::image::Error>() {
+            return if image_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
         if let Some(store_error) = cause.downcast_ref::<store::Error>() {
             return if store_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }
@@ -70,7 +79,18 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
             .or_else(|| hub_hint(cause))
             .or_else(|| chutes_hint(cause))
             .or_else(|| store_hint(cause))
+            .or_else(|| docker_hint(cause))
     })
+}
+
+fn docker_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    match cause.downcast_ref::<crate::envs::docker::Error>()? {
+        crate::envs::docker::Error::Connect { .. } => Some("is the Docker engine running? set DOCKER_HOST to reach another engine"),
+        crate::envs::docker::Error::ImageMissing { .. } => {
+            Some("build the af environment image with `af env image build --tag TAG`, or pass --pull for a registry image")
+        }
+        _ => None,
+    }
 }
 
 fn chain_hint(error: &chain::Error) -> Option<&'static str> {

@@ -12,8 +12,8 @@ use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
 use crate::chain::timelock::BeaconPublicKey;
 use crate::chain::wallet::{PasswordSource, WalletLocation};
 use crate::cli::{
-    AffineEnvArgs, ChainArgs, CommitArgs, DatasetPullArgs, EnvServeArgs, EvalArgs, GlobalArgs, HubDownloadArgs, LogFormat, MetagraphArgs,
-    StoreArgs, WalletArgs, WalletShowArgs, WeightsArgs,
+    AffineEnvArgs, ChainArgs, CommitArgs, DatasetPullArgs, EnvRunnerArgs, EnvServeArgs, EvalArgs, GlobalArgs, HubDownloadArgs, LogFormat,
+    MetagraphArgs, StoreArgs, WalletArgs, WalletShowArgs, WeightsArgs,
 };
 use crate::env_vars;
 use crate::envs::EnvSpec;
@@ -370,8 +370,78 @@ pub struct EvalSettings {
     pub timeout_secs: f64,
     /// JSON output.
     pub json: bool,
-    /// Dataset and interpreter.
-    pub affine: AffineEnvSettings,
+    /// Where the environment runs.
+    pub runner: EnvRunner,
+}
+
+/// Where `af eval` runs the environment.
+#[derive(Debug, Clone)]
+pub enum EnvRunner {
+    /// In this process, with this dataset and interpreter.
+    InProcess(AffineEnvSettings),
+    /// An environment server already running at this URL.
+    Url(String),
+    /// Containers this process starts and removes.
+    Docker(DockerRunSettings),
+}
+
+/// Containers for `af eval --image`.
+#[derive(Debug, Clone)]
+pub struct DockerRunSettings {
+    /// Image reference.
+    pub image: String,
+    /// Network mode (`host`, a network name); `None` is the default bridge.
+    pub network: Option<String>,
+    /// Number of containers (>= 1).
+    pub replicas: usize,
+    /// Memory limit in bytes.
+    pub mem_limit: i64,
+    /// Pull before starting.
+    pub pull: bool,
+    /// `R2_PUBLIC_BASE` passed to the container, when given.
+    pub dataset_url: Option<String>,
+    /// `AgentGym` tool keys (`TODO_KEY`, `MOVIE_KEY`, `SHEET_EMAIL`), from `AGENTGYM_TOOL_*`,
+    /// empty when unset as in the reference.
+    pub agentgym_tools: Vec<(String, Secret)>,
+}
+
+impl EnvRunner {
+    /// Resolves the runner flags; the in-process runner needs the affine env options.
+    ///
+    /// # Errors
+    /// A bad URL, zero replicas, a bad memory size, or (in-process) a missing interpreter.
+    pub fn resolve(args: &EnvRunnerArgs, affine: &AffineEnvArgs) -> Result<Self, ConfigError> {
+        if let Some(url) = &args.env_url {
+            let url = crate::envs::client::normalise_url(url).map_err(|e| ConfigError(format!("--env-url: {e}")))?;
+            return Ok(Self::Url(url));
+        }
+        if let Some(image) = &args.image {
+            if image.trim().is_empty() {
+                return Err(ConfigError("--image must not be empty".to_owned()));
+            }
+            if args.replicas == 0 {
+                return Err(ConfigError("--replicas must be at least 1".to_owned()));
+            }
+            let mem_limit = crate::envs::docker::parse_mem_limit(&args.mem_limit).map_err(ConfigError)?;
+            return Ok(Self::Docker(DockerRunSettings {
+                image: image.trim().to_owned(),
+                network: args.docker_network.clone().filter(|n| !n.trim().is_empty()),
+                replicas: args.replicas,
+                mem_limit,
+                pull: args.pull,
+                dataset_url: affine.dataset_url.clone(),
+                agentgym_tools: [
+                    ("TODO_KEY", env_vars::AGENTGYM_TOOL_TODO_KEY),
+                    ("MOVIE_KEY", env_vars::AGENTGYM_TOOL_MOVIE_KEY),
+                    ("SHEET_EMAIL", env_vars::AGENTGYM_TOOL_SHEET_EMAIL),
+                ]
+                .into_iter()
+                .map(|(name, var)| (name.to_owned(), Secret::new(std::env::var(var).unwrap_or_default())))
+                .collect(),
+            }));
+        }
+        Ok(Self::InProcess(AffineEnvSettings::resolve(affine)?))
+    }
 }
 
 impl EvalSettings {
@@ -382,9 +452,10 @@ impl EvalSettings {
     /// URL, or a missing interpreter.
     pub fn resolve(args: &EvalArgs) -> Result<Self, ConfigError> {
         let spec = crate::envs::env_spec(&args.env).ok_or_else(|| ConfigError(format!("unknown environment {}", args.env)))?;
-        if spec.task_type().is_none() {
+        let runner = EnvRunner::resolve(&args.runner, &args.affine)?;
+        if spec.task_type().is_none() && matches!(runner, EnvRunner::InProcess(_)) {
             return Err(ConfigError(format!(
-                "af eval runs affine:sat, affine:abd and affine:ded in-process; {} needs its container and is not supported yet",
+                "af eval runs affine:sat, affine:abd and affine:ded in-process; {} needs its container (--image or --env-url)",
                 spec.id
             )));
         }
@@ -408,7 +479,7 @@ impl EvalSettings {
             concurrency: args.concurrency,
             timeout_secs,
             json: args.json,
-            affine: AffineEnvSettings::resolve(&args.affine)?,
+            runner,
         })
     }
 }
@@ -665,6 +736,28 @@ mod tests {
             parse_threads: None,
             store: StoreArgs { store_dir: Some("s".into()), ..StoreArgs::default() },
         }
+    }
+
+    fn runner(extra: &[&str]) -> Result<EnvRunner, ConfigError> {
+        use clap::Parser as _;
+        let mut words = vec!["af", "eval", "--env", "affine:sat", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"];
+        words.extend_from_slice(extra);
+        let cli = crate::cli::Cli::try_parse_from(words).expect("parses");
+        let crate::cli::Command::Eval(args) = cli.command else { panic!("eval") };
+        EnvRunner::resolve(&args.runner, &args.affine)
+    }
+
+    #[test]
+    fn env_runner_resolves_url_and_docker_and_rejects_bad_values() {
+        assert!(matches!(runner(&["--env-url", "http://127.0.0.1:8000/"]), Ok(EnvRunner::Url(url)) if url == "http://127.0.0.1:8000"));
+        assert!(runner(&["--env-url", "ftp://x"]).is_err());
+        let Ok(EnvRunner::Docker(docker)) = runner(&["--image", "affine-env:local", "--docker-network", "host", "--mem-limit", "2g"])
+        else {
+            panic!("docker runner");
+        };
+        assert_eq!((docker.network.as_deref(), docker.mem_limit, docker.replicas), (Some("host"), 2 << 30, 1));
+        assert!(runner(&["--image", "x", "--replicas", "0"]).is_err());
+        assert!(runner(&["--image", "x", "--mem-limit", "lots"]).is_err());
     }
 
     #[test]

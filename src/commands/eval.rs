@@ -1,4 +1,6 @@
-//! `af eval`: evaluate an OpenAI-compatible endpoint on SAT, ABD or DED, in-process.
+//! `af eval`: evaluate an OpenAI-compatible endpoint on an environment: SAT, ABD or DED
+//! in-process (default), or any environment through containers (`--image`) or a running
+//! server (`--env-url`).
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -12,13 +14,17 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::EvalArgs;
 use crate::envs::affine::{AffineEnv, TaskRequest};
 use crate::envs::dataset::Dataset;
+use crate::envs::docker::{ContainerSpec, DockerEnv};
 use crate::envs::registry::{ErrorClass, classify_error};
+use crate::envs::remote::RemoteEnv;
 use crate::envs::sandbox::{Limits, Sandbox};
+use crate::envs::url::UrlEnv;
 use crate::error::ExitStatus;
 use crate::model::ResultRecord;
 use crate::output::{Printer, plain_table};
 use crate::scoring::beta::beta_interval;
-use crate::settings::{AffineEnvSettings, EvalSettings, TaskSelection};
+use crate::secret::Secret;
+use crate::settings::{AffineEnvSettings, DockerRunSettings, EnvRunner, EvalSettings, TaskSelection};
 
 /// Confidence of the interval printed under the table.
 const CONFIDENCE: f64 = 0.9;
@@ -53,17 +59,113 @@ fn real_interpreter(python: &std::path::Path) -> PathBuf {
     }
 }
 
+/// The environment an evaluation goes to.
+enum Evaluator {
+    Local(Arc<AffineEnv>),
+    Remote(RemoteEnv),
+}
+
+impl Evaluator {
+    /// One record, or the text of an infrastructure failure (no record).
+    async fn evaluate(&self, request: &TaskRequest<'_>) -> Result<ResultRecord, String> {
+        match self {
+            Self::Local(env) => Ok(env.evaluate_task(request).await),
+            Self::Remote(env) => env.evaluate_task(request).await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+/// The container settings for `af eval --image`.
+fn container_spec(settings: &EvalSettings, docker: &DockerRunSettings) -> ContainerSpec {
+    let spec = settings.spec;
+    let mut env_vars = Vec::new();
+    if let Some(key) = &settings.api_key {
+        env_vars.push((crate::env_vars::CHUTES_API_KEY.to_owned(), Secret::new(key.expose())));
+    }
+    match spec.task_type() {
+        Some(task_type) => env_vars.push((crate::env_vars::ENV_NAME.to_owned(), Secret::new(task_type))),
+        None => env_vars.extend(docker.agentgym_tools.iter().cloned()),
+    }
+    if let Some(url) = &docker.dataset_url {
+        env_vars.push((crate::env_vars::R2_PUBLIC_BASE.to_owned(), Secret::new(url.as_str())));
+    }
+    ContainerSpec {
+        env_id: spec.id.to_owned(),
+        image: docker.image.clone(),
+        name_prefix: spec.id.replace(':', "-"),
+        env_vars,
+        mem_limit: docker.mem_limit,
+        network: docker.network.clone(),
+        replicas: docker.replicas,
+        pull: docker.pull,
+        kind: None,
+        read_timeout: crate::envs::client::DEFAULT_READ_TIMEOUT,
+        ready_timeout: None,
+    }
+}
+
 /// Runs `af eval`.
 ///
 /// # Errors
-/// Bad arguments, or stdout failing. Failed evaluations are results, not errors.
+/// Bad arguments, an environment that cannot be started or reached, evaluations that failed for
+/// infrastructure reasons (their tasks have no record), or stdout failing. Evaluations the
+/// environment answered, even with an error, are results, not errors.
 ///
 /// # Cancellation
-/// A signal stops scheduling, abandons evaluations in flight and returns
-/// [`ExitStatus::Interrupted`].
+/// A signal stops scheduling, abandons evaluations in flight, removes the containers this run
+/// started and returns [`ExitStatus::Interrupted`].
 pub async fn run(args: &EvalArgs, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = EvalSettings::resolve(args)?;
-    let env = Arc::new(affine_env(&settings.affine, settings.api_key.clone())?);
+    let mut docker_env = None;
+    let evaluator = match &settings.runner {
+        EnvRunner::InProcess(affine) => Evaluator::Local(Arc::new(affine_env(affine, settings.api_key.clone())?)),
+        EnvRunner::Url(url) => {
+            let env = UrlEnv::connect(url, None, crate::envs::client::DEFAULT_READ_TIMEOUT, settings.api_key.clone()).await?;
+            Evaluator::Remote(RemoteEnv::Url(Arc::new(env)))
+        }
+        EnvRunner::Docker(docker) => {
+            let run_id = crate::envs::docker::new_run_id();
+            let spec = container_spec(&settings, docker);
+            let started = tokio::select! {
+                () = token.cancelled() => {
+                    crate::envs::docker::cleanup_run(&run_id).await;
+                    return Ok(ExitStatus::Interrupted);
+                }
+                started = DockerEnv::start(&spec, &run_id) => started,
+            };
+            let env = Arc::new(started.with_context(|| format!("failed to start {} from image {}", settings.spec.id, docker.image))?);
+            docker_env = Some(Arc::clone(&env));
+            Evaluator::Remote(RemoteEnv::Docker(env))
+        }
+    };
+    let outcome = evaluate_all(&settings, Arc::new(evaluator), &printer, &token).await;
+    if let Some(env) = docker_env {
+        env.shutdown().await;
+    }
+    let Some((records, infrastructure)) = outcome? else { return Ok(ExitStatus::Interrupted) };
+    if settings.json {
+        printer.json(&records).context("failed to write to stdout")?;
+    } else {
+        printer.raw(&render(&settings, &records)).context("failed to write to stdout")?;
+    }
+    if let Some(first) = infrastructure.first() {
+        anyhow::bail!(
+            "{} of {} evaluations failed for infrastructure reasons and have no result (first: {first})",
+            infrastructure.len(),
+            infrastructure.len() + records.len()
+        );
+    }
+    Ok(ExitStatus::Success)
+}
+
+/// Evaluates every selected task; `None` when cancelled. Returns the records in task order
+/// and the infrastructure failures.
+async fn evaluate_all(
+    settings: &EvalSettings,
+    evaluator: Arc<Evaluator>,
+    printer: &Printer,
+    token: &CancellationToken,
+) -> anyhow::Result<Option<(Vec<ResultRecord>, Vec<String>)>> {
     let task_ids = match &settings.tasks {
         TaskSelection::Ids(ids) => ids.clone(),
         TaskSelection::Samples(count) => random_ids(settings.spec.task_start, settings.spec.task_end, *count),
@@ -72,42 +174,44 @@ pub async fn run(args: &EvalArgs, printer: Printer, token: CancellationToken) ->
     let semaphore = Arc::new(tokio::sync::Semaphore::new(settings.concurrency));
     let mut tasks = JoinSet::new();
     for (position, task_id) in task_ids.iter().copied().enumerate() {
-        let env = Arc::clone(&env);
+        let evaluator = Arc::clone(&evaluator);
         let semaphore = Arc::clone(&semaphore);
         let (spec, model, base_url, timeout_secs) =
             (settings.spec, settings.model.clone(), settings.base_url.clone(), settings.timeout_secs);
         tasks.spawn(async move {
             let _permit = semaphore.acquire_owned().await.expect("the semaphore is never closed");
             let request = TaskRequest { spec, model: &model, base_url: &base_url, task_id, timeout_secs };
-            (position, env.evaluate_task(&request).await)
+            (position, evaluator.evaluate(&request).await)
         });
     }
     let mut records: Vec<Option<ResultRecord>> = vec![None; task_ids.len()];
+    let mut infrastructure = Vec::new();
     loop {
         tokio::select! {
             biased;
             () = token.cancelled() => {
                 tasks.abort_all();
                 bar.abandon();
-                return Ok(ExitStatus::Interrupted);
+                return Ok(None);
             }
             joined = tasks.join_next() => {
                 let Some(joined) = joined else { break };
-                let (position, record) = joined.context("evaluation task failed")?;
-                tracing::info!(env = %record.env, task_id = ?record.task_id, score = record.score, "evaluated");
-                records[position] = Some(record);
+                match joined.context("evaluation task failed")? {
+                    (position, Ok(record)) => {
+                        tracing::info!(env = %record.env, task_id = ?record.task_id, score = record.score, "evaluated");
+                        records[position] = Some(record);
+                    }
+                    (position, Err(error)) => {
+                        tracing::warn!(task_id = task_ids[position], %error, "infrastructure failure; no result");
+                        infrastructure.push(format!("task {}: {error}", task_ids[position]));
+                    }
+                }
                 bar.inc(1);
             }
         }
     }
     bar.finish_and_clear();
-    let records: Vec<ResultRecord> = records.into_iter().flatten().collect();
-    if settings.json {
-        printer.json(&records).context("failed to write to stdout")?;
-    } else {
-        printer.raw(&render(&settings, &records)).context("failed to write to stdout")?;
-    }
-    Ok(ExitStatus::Success)
+    Ok(Some((records.into_iter().flatten().collect(), infrastructure)))
 }
 
 fn random_ids(start: u64, end: u64, count: u64) -> Vec<u64> {

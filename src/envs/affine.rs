@@ -152,6 +152,23 @@ pub struct TaskRequest<'a> {
     pub timeout_secs: f64,
 }
 
+impl TaskRequest<'_> {
+    /// The `evaluate` kwargs the validator sends for this task: the environment's payload
+    /// (seed from the task id) with `timeout` set to the requested model call budget.
+    #[must_use]
+    pub fn payload(&self) -> serde_json::Map<String, Value> {
+        let spec = self.spec;
+        let mut payload = spec.payload(Some((self.model, self.base_url)), super::registry::task_seed(spec.id, self.task_id), self.task_id);
+        if let Some(timeout) = serde_json::Number::from_f64(self.timeout_secs) {
+            let integral = self.timeout_secs.fract() == 0.0;
+            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a positive integral timeout")]
+            let value = if integral { json!(self.timeout_secs as u64) } else { Value::Number(timeout) };
+            payload.insert("timeout".into(), value);
+        }
+        payload
+    }
+}
+
 impl AffineEnv {
     /// Evaluates one task in-process and builds its R2 [`ResultRecord`](crate::model::ResultRecord)
     /// exactly as the validator would from a container: the reference payload (seed from the
@@ -159,15 +176,9 @@ impl AffineEnv {
     /// record whose error reads like the container's (`HTTP 500: {"detail": ...}`), so it
     /// classifies as a service error the same way.
     pub async fn evaluate_task(&self, task: &TaskRequest<'_>) -> crate::model::ResultRecord {
-        use super::registry::{EvalOutcome, build_result, task_seed};
+        use super::registry::{EvalOutcome, build_result};
         let spec = task.spec;
-        let mut payload = spec.payload(Some((task.model, task.base_url)), task_seed(spec.id, task.task_id), task.task_id);
-        if let Some(timeout) = serde_json::Number::from_f64(task.timeout_secs) {
-            let integral = task.timeout_secs.fract() == 0.0;
-            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a positive integral timeout")]
-            let value = if integral { json!(task.timeout_secs as u64) } else { Value::Number(timeout) };
-            payload.insert("timeout".into(), value);
-        }
+        let payload = task.payload();
         let started = Instant::now();
         let outcome = match serde_json::from_value::<EvaluateKwargs>(Value::Object(payload.clone())) {
             // The validator's outer deadline on the whole call (700 s for affine).

@@ -8,19 +8,26 @@
 //! - [`dataset`]: the ABD/DED dataset in the R2 layout.
 //! - [`sandbox`], [`program`]: confined execution of model-written programs.
 //! - [`server`]: the `function_based` HTTP server (`af env serve`).
+//! - [`client`]: the Affinetes protocol client; [`url`] and [`docker`] are its two backends,
+//!   [`remote`] evaluates through either; [`image`] assembles the `af env serve` image.
 
 pub mod abd;
 pub mod affine;
+pub mod client;
 pub mod dataset;
 pub mod ded;
+pub mod docker;
+pub mod image;
 pub mod mt;
 pub mod program;
 pub mod protocol;
 pub mod pytext;
 pub mod registry;
+pub mod remote;
 pub mod sandbox;
 pub mod sat;
 pub mod server;
+pub mod url;
 
 pub use registry::{ENVIRONMENTS, EnvSpec, env_index, env_spec};
 

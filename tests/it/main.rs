@@ -3,6 +3,8 @@
 mod chain;
 mod chutes;
 mod cli;
+mod docker_env;
+mod env_url;
 mod envs;
 mod eval_cli;
 mod golden;

@@ -33,6 +33,7 @@ pub fn af() -> std::process::Command {
 }
 
 pub mod dataset;
+pub mod env_server;
 pub mod openai;
 
 /// A system Python for sandboxed programs: `AF_TEST_SANDBOX_PYTHON`, else `/usr/bin/python3`.
