@@ -167,6 +167,20 @@ fn store_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str>
     }
 }
 
+/// An error and its causes on one line, `: `-joined, for log fields and error texts (some
+/// clients' own messages hide the cause).
+#[must_use]
+pub fn one_line(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// `error: ...`, then one `caused by: ...` line per cause, then an optional hint.
 #[must_use]
 pub fn render(error: &anyhow::Error) -> String {

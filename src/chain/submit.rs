@@ -83,18 +83,6 @@ fn u16_values(values: &[u16]) -> Value {
     Value::unnamed_composite(values.iter().map(|&v| Value::u128(u128::from(v))))
 }
 
-/// An error and its causes on one line.
-fn error_chain(error: &Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 fn now_unix_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
@@ -228,12 +216,15 @@ impl ChainClient {
                 // Only transport and node refusals are worth another attempt.
                 Err(error) if !error.is_transient() => return Err(error),
                 Err(error) => {
-                    tracing::warn!(attempt, error = %error_chain(&error), "weight-setting attempt failed");
+                    tracing::warn!(attempt, error = %crate::error::one_line(&error), "weight-setting attempt failed");
                     last_error = Some(error);
                 }
             }
         }
-        Err(Error::WeightsNotConfirmed { attempts: policy.attempts, last_error: last_error.as_ref().map(error_chain) })
+        Err(Error::WeightsNotConfirmed {
+            attempts: policy.attempts,
+            last_error: last_error.as_ref().map(|error| crate::error::one_line(error)),
+        })
     }
 
     async fn confirm_once(

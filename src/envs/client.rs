@@ -139,9 +139,9 @@ impl ProtocolClient {
             EnvKind::HttpBased => self.http.post(format!("{}/{method}", self.base_url)).json(&Value::Object(kwargs)),
         };
         let failed = |error: &dyn std::fmt::Display| CallError::Infrastructure(format!("Failed to call method '{method}': {error}"));
-        let response = request.send().await.map_err(|e| failed(&error_chain(&e)))?;
+        let response = request.send().await.map_err(|e| failed(&crate::error::one_line(&e)))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| failed(&error_chain(&e)))?;
+        let body = response.text().await.map_err(|e| failed(&crate::error::one_line(&e)))?;
         if !status.is_success() {
             return Err(CallError::Answered(format!("HTTP {}: {body}", status.as_u16())));
         }
@@ -165,18 +165,6 @@ fn unwrap_result(value: Value) -> Result<Value, CallError> {
         }
         other => Ok(other),
     }
-}
-
-/// `error` with its sources, `: `-joined (reqwest's own text hides the cause).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Detects the protocol of the server at `base_url` as the reference url backend does:

@@ -73,12 +73,12 @@ pub async fn select_keys(store: &Store, block: u64, tail: u64) -> Result<Selecti
     match &private {
         Ok(selection) if selection.keys.len() >= PUBLIC_FALLBACK_MIN_KEYS => return private,
         Ok(selection) => tracing::info!(keys = selection.keys.len(), "private index is sparse, reading the public bucket"),
-        Err(error) => tracing::warn!(error = %crate::store::error::chain(error), "private index unreadable, reading the public bucket"),
+        Err(error) => tracing::warn!(error = %crate::error::one_line(error), "private index unreadable, reading the public bucket"),
     }
     match read_index(public).await {
         Ok(index) => Ok(select(index, block, tail, true)),
         Err(error) => {
-            tracing::warn!(error = %crate::store::error::chain(&error), "public index unreadable too, keeping the private one");
+            tracing::warn!(error = %crate::error::one_line(&error), "public index unreadable too, keeping the private one");
             private
         }
     }
@@ -100,7 +100,7 @@ async fn fetch_one(backend: &Backend, cache: Option<&ShardCache>, key: &str) -> 
                 let (cache, key, etag, bytes) = (cache.clone(), key.to_owned(), etag.to_owned(), object.bytes.clone());
                 let stored = tokio::task::spawn_blocking(move || cache.store(&key, &etag, &bytes)).await;
                 if let Ok(Err(error)) = stored {
-                    tracing::warn!(error = %crate::store::error::chain(&error), "cannot write the shard cache");
+                    tracing::warn!(error = %crate::error::one_line(&error), "cannot write the shard cache");
                 }
             }
             Ok((Some(object.bytes), false))

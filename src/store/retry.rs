@@ -50,7 +50,7 @@ where
             Ok(value) => return Ok(value),
             Err(error) if error.is_transient() && attempt + 1 < policy.attempts => {
                 let delay = error.retry_after().unwrap_or_else(|| policy.delay(attempt));
-                tracing::debug!(what, attempt, ?delay, error = %crate::store::error::chain(&error), "transient store failure, retrying");
+                tracing::debug!(what, attempt, ?delay, error = %crate::error::one_line(&error), "transient store failure, retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
