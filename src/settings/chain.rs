@@ -1,0 +1,190 @@
+//! Settings of the chain commands: wallets, the node, `af wallet show`, `af metagraph`, `af commit`.
+
+use std::path::PathBuf;
+
+use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
+use crate::chain::timelock::BeaconPublicKey;
+use crate::chain::wallet::{PasswordSource, WalletLocation};
+use crate::cli::{ChainArgs, CommitArgs, MetagraphArgs, WalletArgs, WalletShowArgs};
+use crate::env_vars;
+
+use super::ConfigError;
+
+/// Which wallet to use and how to unlock its encrypted keyfiles.
+#[derive(Debug, Clone)]
+pub struct WalletSettings {
+    /// `<path>/<name>` and the hotkey name.
+    pub location: WalletLocation,
+    /// `AF_WALLET_PASSWORD`, else a terminal prompt.
+    pub password: PasswordSource,
+}
+
+impl WalletSettings {
+    /// Resolves the wallet flags; `~` in `--wallet.path` is the home directory, as bittensor
+    /// expands it.
+    ///
+    /// # Errors
+    /// An empty wallet or hotkey name, a name with a path separator, or no home directory
+    /// when the path needs one.
+    pub fn resolve(args: &WalletArgs) -> Result<Self, ConfigError> {
+        for (flag, value) in [("--wallet.name", &args.wallet_name), ("--wallet.hotkey", &args.wallet_hotkey)] {
+            if value.is_empty() || value.contains(['/', '\\']) || value == ".." {
+                return Err(ConfigError(format!("{flag} must be a plain name, not {value:?}")));
+            }
+        }
+        let home = || {
+            std::env::var_os(env_vars::HOME)
+                .filter(|home| !home.is_empty())
+                .map(PathBuf::from)
+                .ok_or_else(|| ConfigError("HOME is not set; pass --wallet.path".to_owned()))
+        };
+        let path = match &args.wallet_path {
+            None => home()?.join(".bittensor").join("wallets"),
+            Some(path) => match path.strip_prefix("~") {
+                Ok(rest) => home()?.join(rest),
+                Err(_) => path.clone(),
+            },
+        };
+        let password = std::env::var(env_vars::AF_WALLET_PASSWORD).ok();
+        Ok(Self {
+            location: WalletLocation { path, name: args.wallet_name.clone(), hotkey: args.wallet_hotkey.clone() },
+            password: PasswordSource::env_or_prompt(password),
+        })
+    }
+}
+
+/// `af wallet show` after validation.
+#[derive(Debug, Clone)]
+pub struct WalletShowSettings {
+    /// The wallet.
+    pub wallet: WalletSettings,
+    /// Print JSON instead of a table.
+    pub json: bool,
+}
+
+impl WalletShowSettings {
+    /// Validates `af wallet show` arguments.
+    ///
+    /// # Errors
+    /// As [`WalletSettings::resolve`].
+    pub fn resolve(args: &WalletShowArgs) -> Result<Self, ConfigError> {
+        Ok(Self { wallet: WalletSettings::resolve(&args.wallet)?, json: args.json })
+    }
+}
+
+/// Resolves the chain flags: network names become URLs; the original's public fallback is
+/// used only with the default `finney` endpoint, so a local or custom node never fails over to
+/// a public one.
+///
+/// # Errors
+/// An unknown endpoint name or a zero timeout.
+pub fn resolve_chain(args: &ChainArgs) -> Result<ChainConfig, ConfigError> {
+    let endpoint = resolve_endpoint(&args.subtensor_endpoint).map_err(|error| ConfigError(format!("--subtensor-endpoint: {error}")))?;
+    let fallback = match &args.subtensor_fallback {
+        Some(fallback) if fallback.trim().is_empty() => None,
+        Some(fallback) => Some(resolve_endpoint(fallback).map_err(|error| ConfigError(format!("--subtensor-fallback: {error}")))?),
+        None if args.subtensor_endpoint.trim() == "finney" => Some(DEFAULT_FALLBACK_URL.to_owned()),
+        None => None,
+    };
+    if args.chain_timeout == 0 {
+        return Err(ConfigError("--chain-timeout must be at least 1 second".to_owned()));
+    }
+    Ok(ChainConfig { endpoint, fallback, timeout: std::time::Duration::from_secs(args.chain_timeout) })
+}
+
+/// `af metagraph` after validation.
+#[derive(Debug, Clone)]
+pub struct MetagraphSettings {
+    /// The node.
+    pub chain: ChainConfig,
+    /// The subnet.
+    pub netuid: u16,
+    /// Print JSON instead of a table.
+    pub json: bool,
+}
+
+impl MetagraphSettings {
+    /// Validates `af metagraph` arguments.
+    ///
+    /// # Errors
+    /// As [`resolve_chain`].
+    pub fn resolve(args: &MetagraphArgs) -> Result<Self, ConfigError> {
+        Ok(Self { chain: resolve_chain(&args.chain)?, netuid: args.netuid, json: args.json })
+    }
+}
+
+/// `af commit` after validation.
+#[derive(Debug, Clone)]
+pub struct CommitSettings {
+    /// Repository, revision and chute id.
+    pub repo: String,
+    /// The revision.
+    pub revision: String,
+    /// The chute id.
+    pub chute_id: String,
+    /// The wallet whose hotkey signs.
+    pub wallet: WalletSettings,
+    /// The node.
+    pub chain: ChainConfig,
+    /// The subnet.
+    pub netuid: u16,
+    /// The drand beacon key commitments are encrypted to.
+    pub beacon: BeaconPublicKey,
+    /// Print the signed extrinsic instead of submitting.
+    pub dry_run: bool,
+}
+
+impl CommitSettings {
+    /// Validates `af commit` arguments.
+    ///
+    /// # Errors
+    /// Empty repository, revision or chute id, bad wallet or chain flags, or a beacon key that
+    /// is not a G2 point.
+    pub fn resolve(args: &CommitArgs) -> Result<Self, ConfigError> {
+        for (flag, value) in [("--repo", &args.repo), ("--revision", &args.revision), ("--chute-id", &args.chute_id)] {
+            if value.trim().is_empty() {
+                return Err(ConfigError(format!("{flag} must not be empty")));
+            }
+        }
+        let beacon = match &args.drand_public_key {
+            None => BeaconPublicKey::quicknet(),
+            Some(text) => BeaconPublicKey::from_hex(text).map_err(|error| ConfigError(format!("--drand-public-key: {error}")))?,
+        };
+        Ok(Self {
+            repo: args.repo.clone(),
+            revision: args.revision.clone(),
+            chute_id: args.chute_id.clone(),
+            wallet: WalletSettings::resolve(&args.wallet)?,
+            chain: resolve_chain(&args.chain)?,
+            netuid: args.netuid,
+            beacon,
+            dry_run: args.dry_run,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_settings_use_the_public_fallback_only_with_finney() {
+        let args = ChainArgs { subtensor_endpoint: "finney".into(), subtensor_fallback: None, chain_timeout: 5 };
+        assert_eq!(resolve_chain(&args).expect("valid").fallback.as_deref(), Some(DEFAULT_FALLBACK_URL));
+        let local = ChainArgs { subtensor_endpoint: "ws://127.0.0.1:9".into(), ..args.clone() };
+        assert_eq!(resolve_chain(&local).expect("valid").fallback, None);
+        let bad = ChainArgs { subtensor_endpoint: "mainnet".into(), ..args };
+        assert!(resolve_chain(&bad).is_err());
+    }
+
+    #[test]
+    fn wallet_settings_expand_tilde_and_reject_path_names() {
+        let args = WalletArgs { wallet_name: "cold".into(), wallet_hotkey: "hot".into(), wallet_path: Some("/w".into()) };
+        let settings = WalletSettings::resolve(&args).expect("valid");
+        assert_eq!(settings.location.hotkey_path(), PathBuf::from("/w/cold/hotkeys/hot"));
+        let bad = WalletArgs { wallet_name: "../x".into(), ..args.clone() };
+        assert!(WalletSettings::resolve(&bad).is_err());
+        let empty = WalletArgs { wallet_hotkey: String::new(), ..args };
+        assert!(WalletSettings::resolve(&empty).is_err());
+    }
+}
