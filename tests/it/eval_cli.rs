@@ -1,12 +1,12 @@
 //! `af eval` and `af env serve` as built binaries against local servers.
 
-use std::io::BufRead as _;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::support::dataset::{fixture_root, fixture_rows};
+use crate::support::env_server::EnvServer;
 use crate::support::openai::{Miner, OpenAiServer};
 use crate::support::{af, sandbox_python};
 
@@ -103,36 +103,16 @@ async fn cli_eval_rejects_bad_input_with_exit_2() {
 async fn cli_env_serve_answers_a_call_and_stops_on_sigterm() {
     tokio::time::timeout(LIMIT, async {
         let miner = OpenAiServer::start(Miner::Oracle(Arc::new(fixture_rows()))).await;
-        let mut child = af()
-            .args(["-v", "env", "serve", "--env", "affine", "--host", "127.0.0.1", "--port", "0", "--python"])
-            .arg(sandbox_python())
-            .arg("--dataset-dir")
-            .arg(fixture_root())
-            .env("CHUTES_API_KEY", "sk-from-env")
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn af env serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let address = tokio::task::spawn_blocking(move || {
-            let mut lines = std::io::BufReader::new(stderr).lines();
-            let line = lines.find_map(|line| line.ok().filter(|l| l.contains("address="))).expect("address log line");
-            std::thread::spawn(move || lines.for_each(drop));
-            line.split("address=").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("address").to_owned()
-        })
-        .await
-        .expect("join");
+        let server = EnvServer::start_with_env(&[("CHUTES_API_KEY", "sk-from-env")]).await;
         let client = reqwest::Client::new();
         let body = json!({"method": "evaluate", "kwargs": {"task_type": "ded", "task_id": 3, "model": "m", "base_url": miner.base_url, "temperature": 0}});
-        let response = client.post(format!("http://{address}/call")).json(&body).send().await.expect("call");
+        let response = client.post(format!("{}/call", server.url)).json(&body).send().await.expect("call");
         assert_eq!(response.status().as_u16(), 200);
         let reply: Value = response.json().await.expect("json");
         assert_eq!(reply["status"], json!("success"));
         assert_eq!(reply["result"]["score"], json!(1.0), "{reply}");
         assert_eq!(miner.requests()[0].0.as_deref(), Some("Bearer sk-from-env"));
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
-        let status = tokio::task::spawn_blocking(move || child.wait().expect("wait")).await.expect("join");
-        assert_eq!(status.code(), Some(0));
+        assert_eq!(server.terminate().await.code(), Some(0));
     })
     .await
     .expect("in time");

@@ -15,11 +15,17 @@ pub struct EnvServer {
 impl EnvServer {
     /// Starts `af env serve` on 127.0.0.1:0 over the fixture dataset; returns once it listens.
     pub async fn start() -> Self {
+        Self::start_with_env(&[]).await
+    }
+
+    /// [`EnvServer::start`] with extra environment variables for the server process.
+    pub async fn start_with_env(vars: &[(&str, &str)]) -> Self {
         let mut child = af()
             .args(["-v", "env", "serve", "--env", "affine", "--host", "127.0.0.1", "--port", "0", "--python"])
             .arg(sandbox_python())
             .arg("--dataset-dir")
             .arg(fixture_root())
+            .envs(vars.iter().copied())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn af env serve");
@@ -33,6 +39,18 @@ impl EnvServer {
         .await
         .expect("join");
         Self { url: format!("http://{address}"), child }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("signal");
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
