@@ -10,6 +10,7 @@ mod eval_cli;
 mod golden;
 mod hub;
 mod hub_cli;
+mod miners;
 mod sandbox;
 mod signing;
 mod store;
