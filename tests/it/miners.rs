@@ -221,8 +221,8 @@ async fn cli_miners_keeps_valid_miners_and_names_each_rejection() {
     .expect("test timed out");
 }
 
-fn sources(world: &World) -> impl std::future::Future<Output = Sources> + '_ {
-    async move {
+async fn sources(world: &World) -> Sources {
+    {
         let chain =
             ChainClient::connect(ChainConfig { endpoint: world.node.url().to_owned(), fallback: None, timeout: Duration::from_secs(10) })
                 .await
@@ -238,10 +238,10 @@ fn sources(world: &World) -> impl std::future::Future<Output = Sources> + '_ {
 async fn discovery_caches_lookups_and_skips_chutes_without_validity_checks() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let world = world().await;
-        let sources = sources(&world).await;
+        let cached = sources(&world).await;
         let options = DiscoveryOptions { blacklist: [ss58(110)].into(), concurrency: 3, ..DiscoveryOptions::default() };
         let bar = indicatif::ProgressBar::hidden();
-        let first = discover(&sources, &options, &bar).await.expect("discover");
+        let first = discover(&cached, &options, &bar).await.expect("discover");
         assert_eq!(bar.length(), Some(14), "one step per committed uid");
         let queryable = first.queryable();
         assert_eq!(queryable, [ss58(100), ss58(101), ss58(109)].into_iter().collect());
@@ -249,14 +249,14 @@ async fn discovery_caches_lookups_and_skips_chutes_without_validity_checks() {
         assert_eq!(first.hotkeys.len(), 15);
         let chute_gets = world.chutes.requests().len();
         let hub_calls = world.hub.requests().len();
-        let again = discover(&sources, &options, &bar).await.expect("discover again");
+        let again = discover(&cached, &options, &bar).await.expect("discover again");
         assert_eq!(again.queryable(), queryable);
         let retried: Vec<String> = world.hub.requests()[hub_calls..].iter().map(|r| r.uri.clone()).collect();
         assert_eq!(retried, vec!["/api/models/o/affine-private".to_owned()], "answers are cached, a failed gating lookup is retried");
         assert_eq!(world.chutes.requests().len(), chute_gets, "chutes come from the cache within a minute");
 
         let unchecked = DiscoveryOptions { check_validity: false, ..options };
-        let fresh = sources_without_cache(&world).await;
+        let fresh = sources(&world).await;
         let discovery = discover(&fresh, &unchecked, &bar).await.expect("discover");
         let verdict = |uid: u16| discovery.miners[usize::from(uid)].verdict.clone();
         assert_eq!(verdict(2), Verdict::Valid, "cold chutes are not checked");
@@ -266,10 +266,6 @@ async fn discovery_caches_lookups_and_skips_chutes_without_validity_checks() {
     })
     .await
     .expect("test timed out");
-}
-
-async fn sources_without_cache(world: &World) -> Sources {
-    sources(world).await
 }
 
 /// Wall time of `af miners` over 64 valid miners (printed; asserted loosely).
