@@ -11,6 +11,7 @@ mod golden;
 mod hub;
 mod hub_cli;
 mod miners;
+mod pull;
 mod sandbox;
 mod signing;
 mod store;
