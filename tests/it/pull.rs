@@ -19,8 +19,8 @@ fn hotkey(seed: u8) -> [u8; 32] {
     Keypair::from_seed(&[seed; 32]).expect("seed").public_key().0
 }
 
-fn weights(len: usize, salt: u32) -> Vec<u8> {
-    (0..len as u32).map(|i| (i.wrapping_add(salt).wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+fn weights(len: usize, salt: u64) -> Vec<u8> {
+    (0..len).map(|i| (i as u64).wrapping_add(salt).wrapping_mul(2_654_435_761).to_le_bytes()[1]).collect()
 }
 
 /// Size of each of the two weight shards in MB: 2 by default; `AF_TEST_PULL_MB` (total) runs
