@@ -2,6 +2,7 @@
 
 mod chain;
 mod chutes;
+mod chutes_push;
 mod cli;
 mod docker_env;
 mod env_url;
