@@ -183,3 +183,45 @@ impl ChutesPushSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(std::iter::once("af").chain(args.iter().copied())).expect("parses").command
+    }
+
+    #[test]
+    fn miners_settings_parse_the_blacklist_and_refuse_zero_concurrency() {
+        let Command::Miners(args) = parse(&["miners", "--blacklist", "5A, 5B,,", "--subtensor-endpoint", "local", "--uid", "3"]) else {
+            panic!("miners")
+        };
+        let settings = MinersSettings::resolve(&args).expect("valid");
+        assert_eq!(settings.discovery.blacklist.len(), 2);
+        assert_eq!((settings.discovery.concurrency, settings.uid, settings.discovery.netuid), (12, Some(3), 120));
+        let Command::Miners(zero) = parse(&["miners", "--concurrency", "0"]) else { panic!("miners") };
+        assert!(MinersSettings::resolve(&zero).is_err());
+    }
+
+    #[test]
+    fn pull_and_push_settings_take_the_aliases_and_the_reference_defaults() {
+        let Command::Pull(args) = parse(&["pull", "7", "--model_path", "/tmp/m", "--hf-token", "hf_x"]) else { panic!("pull") };
+        let settings = PullSettings::resolve(&args).expect("valid");
+        assert_eq!((settings.uid, settings.dest.as_path()), (7, std::path::Path::new("/tmp/m")));
+        assert!(!format!("{settings:?}").contains("hf_x"), "the token is redacted");
+        let Command::ChutesPush(args) =
+            parse(&["chutes_push", "--repo", "o/affine-m", "--revision", "abc", "--chute_user", "o", "--chutes-api-key", "cpk_k"])
+        else {
+            panic!("chutes-push")
+        };
+        let settings = ChutesPushSettings::resolve(&args).expect("valid");
+        assert_eq!(settings.deploy, DeploySettings::default(), "flag defaults are the reference's deployment settings");
+        assert_eq!(settings.chute_user.as_deref(), Some("o"));
+        assert!(matches!(settings.chutes.auth, ChutesAuth::ApiKey(_)));
+        assert!(!format!("{settings:?}").contains("cpk_k"), "the key is redacted");
+    }
+}
