@@ -495,6 +495,18 @@ pub struct MinersArgs {
     /// The node.
     #[command(flatten)]
     pub chain: ChainArgs,
+    /// Where miners' chutes and models are checked.
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The off-chain side of miner discovery (shared by `miners` and `weights -r`): the Chutes API,
+/// the Hub, the blacklist and how many lookups run at once.
+#[derive(Debug, Clone, Args)]
+pub struct DiscoveryArgs {
     /// The Chutes API.
     #[command(flatten)]
     pub chutes: ChutesApiArgs,
@@ -510,9 +522,6 @@ pub struct MinersArgs {
     /// Hub and Chutes lookups in flight at once
     #[arg(long, value_name = "N", env = env_vars::AFFINE_META_CONCURRENCY, default_value_t = 12)]
     pub concurrency: usize,
-    /// Print one JSON object instead of the table
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// `af pull`.

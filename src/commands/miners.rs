@@ -28,11 +28,12 @@ struct Document<'a> {
 /// only reject the miners concerned.
 pub async fn run(args: &MinersArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
     let settings = MinersSettings::resolve(args)?;
-    let netuid = settings.discovery.netuid;
+    let netuid = settings.discovery.options.netuid;
     let chain = ChainClient::connect(settings.chain.clone()).await.context("failed to reach subtensor")?;
-    let sources = Sources::new(chain, ChutesClient::new(settings.chutes.clone())?, HubClient::new(settings.hub.clone())?);
+    let sources =
+        Sources::new(chain, ChutesClient::new(settings.discovery.chutes.clone())?, HubClient::new(settings.discovery.hub.clone())?);
     let bar = printer.count_progress(0, "checking miners");
-    let discovery = discover(&sources, &settings.discovery, &bar).await;
+    let discovery = discover(&sources, &settings.discovery.options, &bar).await;
     bar.finish_and_clear();
     let discovery = discovery?;
     if let Some(uid) = settings.uid

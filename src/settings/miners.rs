@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::chain::client::ChainConfig;
-use crate::cli::{ChutesApiArgs, ChutesPushArgs, MinersArgs, PullArgs};
+use crate::cli::{ChutesApiArgs, ChutesPushArgs, DiscoveryArgs, MinersArgs, PullArgs};
 use crate::env_vars;
 use crate::hub::{DEFAULT_ENDPOINT, HubConfig, SnapshotOptions};
 use crate::inference::chutes::{ChutesAuth, ChutesConfig, DeploySettings};
@@ -37,17 +37,43 @@ fn chutes_config(args: &ChutesApiArgs) -> Result<ChutesConfig, ConfigError> {
     Ok(ChutesConfig { api_url: api_url.to_owned(), auth })
 }
 
-/// `af miners` after validation.
+/// Where and how miners are checked: the Chutes API, the Hub and the discovery options.
+/// Shared by `af miners` and `af weights -r` (which needs the queryable set).
 #[derive(Debug, Clone)]
-pub struct MinersSettings {
-    /// The node.
-    pub chain: ChainConfig,
+pub struct DiscoverySettings {
     /// The Chutes API (anonymous unless `CHUTES_API_KEY` is set).
     pub chutes: ChutesConfig,
     /// The Hub.
     pub hub: HubConfig,
     /// Netuid, blacklist, concurrency.
-    pub discovery: DiscoveryOptions,
+    pub options: DiscoveryOptions,
+}
+
+impl DiscoverySettings {
+    /// Validates the discovery flags for `netuid`.
+    ///
+    /// # Errors
+    /// An empty Chutes URL or HF token, a concurrency of zero.
+    pub fn resolve(args: &DiscoveryArgs, netuid: u16) -> Result<Self, ConfigError> {
+        if args.concurrency == 0 {
+            return Err(ConfigError("AFFINE_META_CONCURRENCY/--concurrency must be at least 1".to_owned()));
+        }
+        let blacklist: BTreeSet<String> = args.blacklist.as_deref().map(parse_blacklist).unwrap_or_default();
+        Ok(Self {
+            chutes: chutes_config(&args.chutes)?,
+            hub: hub_config(args.hf_endpoint.as_ref(), args.hf_token.as_ref())?,
+            options: DiscoveryOptions { netuid, blacklist, concurrency: args.concurrency, check_validity: true },
+        })
+    }
+}
+
+/// `af miners` after validation.
+#[derive(Debug, Clone)]
+pub struct MinersSettings {
+    /// The node.
+    pub chain: ChainConfig,
+    /// Chutes, Hub, netuid, blacklist, concurrency.
+    pub discovery: DiscoverySettings,
     /// Only this uid.
     pub uid: Option<u16>,
     /// Also uids without a commitment.
@@ -62,15 +88,9 @@ impl MinersSettings {
     /// # Errors
     /// Bad chain flags, an empty Chutes URL or HF token, a concurrency of zero.
     pub fn resolve(args: &MinersArgs) -> Result<Self, ConfigError> {
-        if args.concurrency == 0 {
-            return Err(ConfigError("AFFINE_META_CONCURRENCY/--concurrency must be at least 1".to_owned()));
-        }
-        let blacklist: BTreeSet<String> = args.blacklist.as_deref().map(parse_blacklist).unwrap_or_default();
         Ok(Self {
             chain: resolve_chain(&args.chain)?,
-            chutes: chutes_config(&args.chutes)?,
-            hub: hub_config(args.hf_endpoint.as_ref(), args.hf_token.as_ref())?,
-            discovery: DiscoveryOptions { netuid: args.netuid, blacklist, concurrency: args.concurrency, check_validity: true },
+            discovery: DiscoverySettings::resolve(&args.discovery, args.netuid)?,
             uid: args.uid,
             all: args.all,
             json: args.json,
@@ -201,8 +221,8 @@ mod tests {
             panic!("miners")
         };
         let settings = MinersSettings::resolve(&args).expect("valid");
-        assert_eq!(settings.discovery.blacklist.len(), 2);
-        assert_eq!((settings.discovery.concurrency, settings.uid, settings.discovery.netuid), (12, Some(3), 120));
+        assert_eq!(settings.discovery.options.blacklist.len(), 2);
+        assert_eq!((settings.discovery.options.concurrency, settings.uid, settings.discovery.options.netuid), (12, Some(3), 120));
         let Command::Miners(zero) = parse(&["miners", "--concurrency", "0"]) else { panic!("miners") };
         assert!(MinersSettings::resolve(&zero).is_err());
     }
