@@ -54,6 +54,9 @@ impl WeightsSettings {
     /// A combination that makes no sense, a thread count of zero, or a bad store setting.
     pub fn resolve(args: &WeightsArgs) -> Result<Self, ConfigError> {
         let usage = |text: &str| Err(ConfigError(text.to_owned()));
+        if args.set && !args.recompute {
+            return usage("--set applies to -r: the weights are recomputed from the store, then set on chain");
+        }
         let mode = match (&args.replay, args.recompute) {
             (Some(_), true) => return usage("--replay and -r are alternatives: score a replay directory, or recompute from the store"),
             (Some(_), false) if args.block.is_some() || args.save || args.metagraph.is_some() => {
