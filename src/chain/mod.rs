@@ -18,6 +18,7 @@
 pub mod client;
 pub mod commit;
 mod error;
+mod extrinsic;
 pub mod pyjson;
 pub mod scale;
 pub mod signing;
