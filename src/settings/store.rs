@@ -231,6 +231,12 @@ mod tests {
             json: false,
             parse_threads: None,
             store: StoreArgs { store_dir: Some("s".into()), ..StoreArgs::default() },
+            set: false,
+            dry_run: false,
+            wallet: crate::cli::WalletArgs { wallet_name: "default".into(), wallet_hotkey: "default".into(), wallet_path: None },
+            chain: crate::cli::ChainArgs { subtensor_endpoint: "finney".into(), subtensor_fallback: None, chain_timeout: 30 },
+            signer: crate::cli::SignerArgs::default(),
+            drand_public_key: None,
         }
     }
 
@@ -259,6 +265,8 @@ mod tests {
             WeightsArgs { save: true, ..weights(None) },
             WeightsArgs { block: Some(1), ..weights(Some("d")) },
             WeightsArgs { recompute: true, metagraph: Some("m".into()), block: Some(1), ..weights(None) },
+            WeightsArgs { set: true, ..weights(None) },
+            WeightsArgs { set: true, ..weights(Some("d")) },
         ] {
             assert!(WeightsSettings::resolve(&bad).is_err(), "{bad:?}");
         }
