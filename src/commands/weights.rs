@@ -36,7 +36,7 @@ const TABLE_MODEL_WIDTH: usize = 30;
 /// summary save that has started runs to completion.
 pub async fn run(args: &WeightsArgs, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = WeightsSettings::resolve(args)?;
-    let set = SetWeightsSettings::resolve(args)?;
+    let set = SetWeightsSettings::resolve(&args.onchain)?;
     match settings.mode.clone() {
         WeightsMode::Replay(dir) => replay(&settings, dir, printer, token).await,
         WeightsMode::Show(block) => show(&settings, block, printer, token).await,

@@ -8,7 +8,7 @@ use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
 use crate::chain::submit::ConfirmPolicy;
 use crate::chain::timelock::BeaconPublicKey;
 use crate::chain::wallet::{PasswordSource, WalletLocation};
-use crate::cli::{ChainArgs, CommitArgs, MetagraphArgs, SignerArgs, WalletArgs, WalletShowArgs, WeightsArgs};
+use crate::cli::{ChainArgs, CommitArgs, MetagraphArgs, SetWeightsArgs, SignerArgs, WalletArgs, WalletShowArgs};
 use crate::env_vars;
 
 use super::ConfigError;
@@ -167,7 +167,7 @@ impl SetWeightsSettings {
     ///
     /// # Errors
     /// Bad wallet, chain, signer or beacon settings.
-    pub fn resolve(args: &WeightsArgs) -> Result<Option<Self>, ConfigError> {
+    pub fn resolve(args: &SetWeightsArgs) -> Result<Option<Self>, ConfigError> {
         if !args.set {
             return Ok(None);
         }

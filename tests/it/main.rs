@@ -17,3 +17,4 @@ mod support;
 mod timelock;
 mod wallet;
 mod weights;
+mod weights_set;

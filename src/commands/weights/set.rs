@@ -154,7 +154,8 @@ pub(super) async fn set_weights(
     if !on_chain.neurons.iter().any(|neuron| neuron.hotkey == hotkey.public_key()) {
         return Err(chain::Error::NotRegistered { netuid, hotkey: report.hotkey.clone() }).context("cannot set weights");
     }
-    check_snapshot_matches(snapshot, &on_chain, &uids)?;
+    // Only the uids actually sent matter (zero weights are dropped).
+    check_snapshot_matches(snapshot, &on_chain, &report.uids)?;
     let params = client.subnet_params(netuid).await.with_context(|| format!("failed to read the parameters of netuid {netuid}"))?;
     // bittensor's own version key, raised to the subnet's when the owner requires a newer one.
     let version_key = BITTENSOR_VERSION_KEY.max(params.weights_version_key);
