@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
 use crate::chain::submit::ConfirmPolicy;
 use crate::chain::timelock::BeaconPublicKey;
-use crate::chain::wallet::{PasswordSource, WalletLocation};
+use crate::chain::wallet::{self, PasswordSource, WalletLocation};
 use crate::cli::{ChainArgs, CommitArgs, MetagraphArgs, SetWeightsArgs, SignerArgs, WalletArgs, WalletShowArgs};
 use crate::env_vars;
 
@@ -48,11 +48,17 @@ impl WalletSettings {
                 Err(_) => path.clone(),
             },
         };
-        let password = std::env::var(env_vars::AF_WALLET_PASSWORD).ok();
-        Ok(Self {
-            location: WalletLocation { path, name: args.wallet_name.clone(), hotkey: args.wallet_hotkey.clone() },
-            password: PasswordSource::env_or_prompt(password),
-        })
+        let location = WalletLocation { path, name: args.wallet_name.clone(), hotkey: args.wallet_hotkey.clone() };
+        let mut password = PasswordSource::env_or_prompt(std::env::var(env_vars::AF_WALLET_PASSWORD).ok());
+        // bittensor-wallet's per-keyfile variables (`BT_PW_<PATH>`) win over AF_WALLET_PASSWORD.
+        for keyfile in [location.coldkey_path(), location.hotkey_path()] {
+            let name = wallet::password_env_var(&keyfile);
+            if let Ok(value) = std::env::var(&name) {
+                let decoded = wallet::decode_env_password(&name, &value).map_err(|error| ConfigError(error.to_string()))?;
+                password = password.with_file_password(keyfile, decoded);
+            }
+        }
+        Ok(Self { location, password })
     }
 }
 
