@@ -86,7 +86,8 @@ pub const SUBTENSOR_FALLBACK: &str = "SUBTENSOR_FALLBACK";
 pub const AF_CHAIN_TIMEOUT: &str = "AF_CHAIN_TIMEOUT";
 /// Subnet to read (`--netuid`).
 pub const AF_NETUID: &str = "AF_NETUID";
-/// Drand beacon public key commitments are encrypted to (`--drand-public-key`); default quicknet.
+/// Drand beacon public key commitments and commit-reveal weights are encrypted to
+/// (`--drand-public-key`); default quicknet.
 pub const AF_DRAND_PUBLIC_KEY: &str = "AF_DRAND_PUBLIC_KEY";
 /// Weight-setting attempts in all (`--signer-retries`), as the original affine.
 pub const SIGNER_RETRIES: &str = "SIGNER_RETRIES";
