@@ -238,7 +238,8 @@ impl ChainClient {
     }
 
     /// Sets weights and confirms them as the original `set_weights_with_confirmation`: each
-    /// attempt submits, takes the best block as the reference, waits
+    /// attempt (skipped, as bittensor does, while `WeightsSetRateLimit` blocks have not passed
+    /// since the hotkey's `LastUpdate`) submits, takes the best block as the reference, waits
     /// `confirmation_blocks` new blocks and succeeds when the hotkey's `LastUpdate` is at least
     /// the reference.
     ///
@@ -284,13 +285,29 @@ impl ChainClient {
         request: WeightsRequest<'_>,
         confirmation_blocks: u32,
     ) -> Result<Result<(WeightsSubmission, u64), String>, Error> {
+        // As bittensor's `set_weights`: no attempt while the subnet's rate limit since this
+        // hotkey's last update has not passed (the chain would refuse it as too fast).
+        let before = self.metagraph(request.netuid).await?;
+        let me = request.hotkey.public_key();
+        let neuron = before
+            .neurons
+            .iter()
+            .find(|n| n.hotkey == me)
+            .ok_or_else(|| Error::NotRegistered { netuid: request.netuid, hotkey: me.to_ss58() })?;
+        let rate_limit = self.subnet_params(request.netuid).await?.weights_rate_limit;
+        let since = before.block.saturating_sub(neuron.last_update);
+        if since <= rate_limit {
+            return Ok(Err(format!(
+                "too soon: {since} blocks since uid {}'s last weights update at block {}, the subnet allows one every {rate_limit} blocks",
+                neuron.uid, neuron.last_update
+            )));
+        }
         let submission = self.submit_weights(request).await?;
         let reference = self.best_block().await?;
         for _ in 0..confirmation_blocks {
             self.wait_for_next_block().await?;
         }
         let metagraph = self.metagraph(request.netuid).await?;
-        let me = request.hotkey.public_key();
         let neuron = metagraph
             .neurons
             .iter()

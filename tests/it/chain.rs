@@ -230,6 +230,7 @@ async fn chain_weights_plain_path_is_signed_applied_and_confirmed() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let node = seeded_node().await;
         node.set_subnet_params(120, 360, 5, false);
+        node.set_weights_rate_limit(120, 0);
         let client = ChainClient::connect(config(node.url())).await.expect("connect");
         let confirmed =
             client.set_weights_with_confirmation(request(&key(1), &[0, 1, 2], &[0.3, 1.0, 0.0]), fast_policy(3)).await.expect("confirmed");
@@ -259,6 +260,7 @@ async fn chain_weights_commit_reveal_path_sends_a_timelocked_commit() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let node = seeded_node().await;
         node.set_subnet_params(120, 360, 0, true);
+        node.set_weights_rate_limit(120, 0);
         let client = ChainClient::connect(config(node.url())).await.expect("connect");
         let submission = client
             .set_weights_with_confirmation(request(&key(2), &[0, 2], &[0.5, 1.0]), fast_policy(3))
@@ -284,6 +286,7 @@ async fn chain_weights_refused_by_the_chain_are_not_confirmed() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let node = seeded_node().await;
         node.set_subnet_params(120, 360, u64::MAX, false);
+        node.set_weights_rate_limit(120, 0);
         let client = ChainClient::connect(config(node.url())).await.expect("connect");
         let error = client.set_weights_with_confirmation(request(&key(1), &[0], &[1.0]), fast_policy(2)).await.expect_err("refused");
         assert!(matches!(error, affine::chain::Error::WeightsNotConfirmed { attempts: 2, .. }), "{error}");

@@ -87,6 +87,7 @@ async fn node(miners: usize, validator: bool) -> FakeSubtensor {
         neurons.push((key(VALIDATOR_SEED).public_key().0, 1, true));
     }
     node.set_neurons(NETUID, &neurons);
+    node.set_weights_rate_limit(NETUID, 0);
     node
 }
 
@@ -218,6 +219,14 @@ async fn cli_weights_set_plain_dry_run_safety_checks_and_retries() {
         let report = exhausted.document()["set_weights"].clone();
         assert_eq!((report["success"].as_bool(), report["attempts"].as_u64()), (Some(false), Some(2)), "{report}");
         assert_eq!(plain.applied_weights().len(), 2, "nothing more was included");
+
+        // Within the subnet's rate limit since the last update: no attempt is sent.
+        plain.refuse_next_submissions(0);
+        plain.set_weights_rate_limit(NETUID, 10_000);
+        let early = run_set(&moto, &bucket, &metagraph, &plain, &[("SIGNER_RETRIES", "2")], &[]).await;
+        assert_eq!(early.code, Some(1), "{}", early.stderr);
+        assert!(early.stderr.contains("(last error: too soon: "), "{}", early.stderr);
+        assert_eq!(plain.applied_weights().len(), 2, "nothing sent while rate limited");
 
         // A weighted uid that belongs to another hotkey on chain: refused before signing.
         let stale = node(miners, true).await;

@@ -1004,6 +1004,11 @@ impl FakeSubtensor {
         self.put([storage_prefix("SubtensorModule", "CommitRevealWeightsEnabled"), netuid_key].concat(), commit_reveal_enabled.encode());
     }
 
+    /// Sets `WeightsSetRateLimit` of `netuid` (blocks between weight updates; default 100).
+    pub fn set_weights_rate_limit(&self, netuid: u16, blocks: u64) {
+        self.put([storage_prefix("SubtensorModule", "WeightsSetRateLimit"), netuid.encode()].concat(), blocks.encode());
+    }
+
     /// Appends a revealed commitment (SCALE-encoded text, as the chain stores it) for `hotkey`.
     pub fn push_revealed_commitment(&self, netuid: u16, hotkey: [u8; 32], text: &str, block: u64) {
         let key = [storage_prefix("Commitments", "RevealedCommitments"), netuid.encode(), twox64_concat(&hotkey)].concat();
