@@ -193,3 +193,28 @@ pub(super) async fn set_weights(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_report_text_is_a_table_with_the_u16_vector() {
+        let mut report = SetReport { netuid: 120, hotkey: "5Hot".into(), version_key: 9_012_002, ..SetReport::default() };
+        report.record(&WeightsCall::Timelocked { reveal_round: 77 }, vec![0, 3], vec![65535, 100]);
+        report.block = Some(12);
+        report.attempts = Some(2);
+        report.success = true;
+        let text = report.text();
+        assert!(text.contains("weights set and confirmed"), "{text}");
+        assert!(text.contains("commit_timelocked_mechanism_weights") && text.contains("timelocked"), "{text}");
+        assert!(text.lines().any(|line| line.starts_with("reveal round") && line.trim_end().ends_with("77")), "{text}");
+        assert!(text.ends_with("u16 weights: 0:65535 3:100\n"), "{text}");
+        let json = serde_json::to_value(&report).expect("json");
+        assert_eq!(
+            (json["mode"].as_str(), json["reveal_round"].as_u64(), json["attempts"].as_u64()),
+            (Some("timelocked"), Some(77), Some(2))
+        );
+        assert!(json.get("error").is_none());
+    }
+}
