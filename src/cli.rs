@@ -345,6 +345,46 @@ pub struct WeightsArgs {
     /// Where the results and summaries are stored.
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Setting the weights on chain (`-r --set`).
+    #[command(flatten)]
+    pub onchain: Box<SetWeightsArgs>,
+}
+
+/// `af weights -r --set`: who signs, on which node, with which retries.
+#[derive(Debug, Clone, Args)]
+pub struct SetWeightsArgs {
+    /// With -r, set the recomputed weights on chain with the wallet's hotkey and confirm them
+    #[arg(long)]
+    pub set: bool,
+    /// With --set, print what would be sent (uids, u16 weights, call) without signing
+    #[arg(long, requires = "set")]
+    pub dry_run: bool,
+    /// The wallet whose hotkey sets the weights.
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// The node weights are set on.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Retries and confirmation of weight setting.
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// Drand beacon public key timelocked weights are encrypted to (hex G2 point) [default: drand quicknet]
+    #[arg(long, value_name = "HEX", env = env_vars::AF_DRAND_PUBLIC_KEY)]
+    pub drand_public_key: Option<String>,
+}
+
+/// How weight setting is retried and confirmed (the original's variable names).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SignerArgs {
+    /// Weight-setting attempts in all [default: 10]
+    #[arg(long, value_name = "N", env = env_vars::SIGNER_RETRIES)]
+    pub signer_retries: Option<String>,
+    /// Seconds between weight-setting attempts [default: 2]
+    #[arg(long, value_name = "SECS", env = env_vars::SIGNER_RETRY_DELAY)]
+    pub signer_retry_delay: Option<String>,
+    /// Blocks to wait before checking that the weights landed [default: 3]
+    #[arg(long, value_name = "N", env = env_vars::CONFIRMATION_BLOCKS)]
+    pub confirmation_blocks: Option<String>,
 }
 
 /// `af hub ...`.

@@ -86,8 +86,15 @@ pub const SUBTENSOR_FALLBACK: &str = "SUBTENSOR_FALLBACK";
 pub const AF_CHAIN_TIMEOUT: &str = "AF_CHAIN_TIMEOUT";
 /// Subnet to read (`--netuid`).
 pub const AF_NETUID: &str = "AF_NETUID";
-/// Drand beacon public key commitments are encrypted to (`--drand-public-key`); default quicknet.
+/// Drand beacon public key commitments and commit-reveal weights are encrypted to
+/// (`--drand-public-key`); default quicknet.
 pub const AF_DRAND_PUBLIC_KEY: &str = "AF_DRAND_PUBLIC_KEY";
+/// Weight-setting attempts in all (`--signer-retries`), as the original affine.
+pub const SIGNER_RETRIES: &str = "SIGNER_RETRIES";
+/// Seconds between weight-setting attempts (`--signer-retry-delay`), as the original affine.
+pub const SIGNER_RETRY_DELAY: &str = "SIGNER_RETRY_DELAY";
+/// Blocks waited before checking `LastUpdate` (`--confirmation-blocks`), as the original affine.
+pub const CONFIRMATION_BLOCKS: &str = "CONFIRMATION_BLOCKS";
 /// Docker engine address (`unix://…`, `tcp://…`), as the Docker CLI reads it.
 pub const DOCKER_HOST: &str = "DOCKER_HOST";
 /// Environment image `af eval` runs in a container (`--image`).

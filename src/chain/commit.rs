@@ -8,13 +8,12 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use subxt::config::substrate::{SubstrateConfig, SubstrateExtrinsicParamsBuilder};
 use subxt::dynamic::{self, Value};
 use subxt::error::{DispatchError, TransactionEventsError, TransactionFinalizedSuccessError};
 
 use super::client::{ChainClient, extrinsic_error};
+use super::extrinsic::{self, NonceSource, rpc_error};
 use super::signing::Keypair;
-use super::submit::HotkeySigner;
 use super::timelock::{self, BLOCK_TIME_SECS, BeaconPublicKey};
 use super::{Error, scale};
 
@@ -78,16 +77,7 @@ impl ChainClient {
         self.call("signing a commitment", |connection| {
             let payload = payload.clone();
             async move {
-                const WHAT: &str = "signing a commitment";
-                let rpc_error =
-                    |error: subxt::Error| Error::Rpc { what: WHAT, endpoint: connection.endpoint.clone(), source: Box::new(error) };
-                let at = connection.client.at_current_block().await.map_err(|error| rpc_error(error.into()))?;
-                let params = SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(32).build();
-                let signed = at
-                    .transactions()
-                    .create_signed(&payload, &HotkeySigner(hotkey), params)
-                    .await
-                    .map_err(|error| extrinsic_error(WHAT, &connection.endpoint, error))?;
+                let (signed, _) = extrinsic::sign(&connection, "signing a commitment", &payload, hotkey, NonceSource::Runtime).await?;
                 Ok(SignedCommitment { reveal_round, extrinsic: signed.into_encoded() })
             }
         })
@@ -115,24 +105,17 @@ impl ChainClient {
             let payload = payload.clone();
             async move {
                 const WHAT: &str = "submitting a commitment";
-                let rpc_error =
-                    |error: subxt::Error| Error::Rpc { what: WHAT, endpoint: connection.endpoint.clone(), source: Box::new(error) };
-                let at = connection.client.at_current_block().await.map_err(|error| rpc_error(error.into()))?;
-                let params = SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().mortal(32).build();
-                let progress = at
-                    .transactions()
-                    .sign_and_submit_then_watch(&payload, &HotkeySigner(hotkey), params)
-                    .await
-                    .map_err(|error| extrinsic_error(WHAT, &connection.endpoint, error))?;
+                let (signed, _) = extrinsic::sign(&connection, WHAT, &payload, hotkey, NonceSource::Runtime).await?;
+                let progress = signed.submit_and_watch().await.map_err(|error| extrinsic_error(WHAT, &connection.endpoint, error))?;
                 match progress.wait_for_finalized_success().await {
                     Ok(_) => Ok(reveal_round),
                     Err(TransactionFinalizedSuccessError::SuccessError(TransactionEventsError::ExtrinsicFailed(
                         DispatchError::Module(module),
                     ))) => {
-                        let details = module.details().map_err(|error| rpc_error(error.into()))?;
+                        let details = module.details().map_err(|error| rpc_error(WHAT, &connection, error))?;
                         Err(Error::Dispatch { pallet: details.pallet.name().to_owned(), error: details.variant.name.clone() })
                     }
-                    Err(other) => Err(rpc_error(other.into())),
+                    Err(other) => Err(rpc_error(WHAT, &connection, other)),
                 }
             }
         })

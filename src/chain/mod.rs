@@ -4,6 +4,7 @@
 //!   revealed commitments.
 //! - [`submit`]: setting weights (plain or timelocked commit-reveal) and confirming them.
 //! - [`commit`]: miner commitments, timelocked `set_commitment`.
+//! - `extrinsic`: the signing preamble every call shares (latest block, mortal era, nonce).
 //! - [`ss58`]: SS58 addresses (format 42) to and from public keys.
 //! - [`signing`]: sr25519 keypairs and signatures exactly as bittensor's `Keypair.sign/verify`,
 //!   and the result signature text (DESIGN.md, "Wire formats").
@@ -18,6 +19,7 @@
 pub mod client;
 pub mod commit;
 mod error;
+mod extrinsic;
 pub mod pyjson;
 pub mod scale;
 pub mod signing;

@@ -10,12 +10,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use subxt::config::substrate::{SubstrateConfig, SubstrateExtrinsicParamsBuilder};
 use subxt::dynamic::{self, Value};
-use subxt::tx::Signer;
-use subxt::utils::{AccountId32, MultiSignature};
+use subxt::tx::DynamicPayload;
 
-use super::client::{ChainClient, extrinsic_error};
+use super::client::ChainClient;
+use super::extrinsic::{self, NonceSource, rpc_error};
 use super::signing::Keypair;
 use super::timelock::{self, BLOCK_TIME_SECS, BeaconPublicKey, RevealSchedule};
 use super::{Error, weights};
@@ -23,17 +22,21 @@ use super::{Error, weights};
 /// bittensor 9.12.2's `version_as_int`, the version key the original sends.
 pub const BITTENSOR_VERSION_KEY: u64 = 9_012_002;
 
-/// subxt's view of an `af` key pair.
-pub(super) struct HotkeySigner<'a>(pub(super) &'a Keypair);
-
-impl Signer<SubstrateConfig> for HotkeySigner<'_> {
-    fn account_id(&self) -> AccountId32 {
-        AccountId32(self.0.public_key().0)
-    }
-
-    fn sign(&self, signer_payload: &[u8]) -> MultiSignature {
-        MultiSignature::Sr25519(self.0.sign(signer_payload))
-    }
+/// What to set: float weights over uids, for a hotkey on a subnet.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightsRequest<'a> {
+    /// The subnet.
+    pub netuid: u16,
+    /// The signing (validator) hotkey.
+    pub hotkey: &'a Keypair,
+    /// The uids weighted.
+    pub uids: &'a [u16],
+    /// Their float weights (normalised to u16 as bittensor does).
+    pub weights: &'a [f64],
+    /// The version key sent.
+    pub version_key: u64,
+    /// The drand beacon key timelocked weights are encrypted to (quicknet on finney).
+    pub beacon: &'a BeaconPublicKey,
 }
 
 /// Which extrinsic carried the weights.
@@ -46,6 +49,49 @@ pub enum WeightsCall {
         /// The drand round that reveals the weights.
         reveal_round: u64,
     },
+}
+
+impl WeightsCall {
+    /// The extrinsic's name in `SubtensorModule`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Plain => "set_mechanism_weights",
+            Self::Timelocked { .. } => "commit_timelocked_mechanism_weights",
+        }
+    }
+
+    /// `plain` or `timelocked`.
+    #[must_use]
+    pub const fn mode(&self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Timelocked { .. } => "timelocked",
+        }
+    }
+}
+
+/// A weight-setting call built and ready to sign.
+#[derive(Debug, Clone)]
+pub struct PreparedWeights {
+    /// The uids sent (zero weights dropped).
+    pub uids: Vec<u16>,
+    /// Their u16 weights.
+    pub weights: Vec<u16>,
+    /// The path taken.
+    pub call: WeightsCall,
+    payload: DynamicPayload<Vec<Value>>,
+}
+
+/// Weights confirmed on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmedWeights {
+    /// The submission `LastUpdate` confirmed.
+    pub submission: WeightsSubmission,
+    /// The best block right after it was submitted; `LastUpdate` reached it.
+    pub reference_block: u64,
+    /// Attempts it took (1 when the first one was confirmed).
+    pub attempts: u32,
 }
 
 /// One submitted weight-setting extrinsic.
@@ -88,20 +134,15 @@ fn now_unix_secs() -> f64 {
 }
 
 impl ChainClient {
-    /// Normalises `weights` over `uids` (bittensor's formula) and submits them for `hotkey` on
-    /// `netuid`: plainly, or timelocked to drand quicknet when commit-reveal is on.
+    /// Normalises the request's weights (bittensor's formula) and builds the call the subnet
+    /// takes: `set_mechanism_weights`, or, with commit-reveal on, the payload timelocked to the
+    /// request's beacon in a `commit_timelocked_mechanism_weights`. Nothing is signed.
     ///
     /// # Errors
-    /// Invalid or all-zero weights, transport failures, or a node that refuses the extrinsic.
-    pub async fn submit_weights(
-        &self,
-        netuid: u16,
-        hotkey: &Keypair,
-        uids: &[u16],
-        weights: &[f64],
-        version_key: u64,
-    ) -> Result<WeightsSubmission, Error> {
-        let (uids, values) = weights::normalize(uids, weights)?;
+    /// Invalid or all-zero weights, or transport failures.
+    pub async fn prepare_weights(&self, request: WeightsRequest<'_>) -> Result<PreparedWeights, Error> {
+        let WeightsRequest { netuid, hotkey, version_key, beacon, .. } = request;
+        let (uids, values) = weights::normalize(request.uids, request.weights)?;
         if uids.is_empty() {
             return Err(Error::InvalidWeights("every weight is zero; nothing to set".to_owned()));
         }
@@ -117,10 +158,11 @@ impl ChainClient {
             };
             let reveal_round = timelock::weights_reveal_round(schedule, now_unix_secs(), BLOCK_TIME_SECS);
             let plaintext = timelock::weights_payload(&hotkey.public_key().0, &uids, &values, version_key);
-            let ciphertext = timelock::encrypt(&BeaconPublicKey::quicknet(), reveal_round, &plaintext);
+            let ciphertext = timelock::encrypt(beacon, reveal_round, &plaintext);
+            let call = WeightsCall::Timelocked { reveal_round };
             let tx = dynamic::transaction(
                 "SubtensorModule",
-                "commit_timelocked_mechanism_weights",
+                call.name(),
                 vec![
                     Value::u128(u128::from(netuid)),
                     Value::u128(0),
@@ -129,11 +171,12 @@ impl ChainClient {
                     Value::u128(u128::from(version)),
                 ],
             );
-            (WeightsCall::Timelocked { reveal_round }, tx)
+            (call, tx)
         } else {
+            let call = WeightsCall::Plain;
             let tx = dynamic::transaction(
                 "SubtensorModule",
-                "set_mechanism_weights",
+                call.name(),
                 vec![
                     Value::u128(u128::from(netuid)),
                     Value::u128(0),
@@ -142,32 +185,38 @@ impl ChainClient {
                     Value::u128(u128::from(version_key)),
                 ],
             );
-            (WeightsCall::Plain, tx)
+            (call, tx)
         };
-        let account = AccountId32(hotkey.public_key().0);
+        Ok(PreparedWeights { uids, weights: values, call, payload })
+    }
+
+    /// Signs and submits a prepared call (fire and forget, as the original's
+    /// `author_submitExtrinsic`) with the nonce from the node's pool.
+    ///
+    /// # Errors
+    /// Transport failures, or a node that refuses the extrinsic into its pool.
+    pub async fn submit_prepared(&self, hotkey: &Keypair, prepared: PreparedWeights) -> Result<WeightsSubmission, Error> {
+        const WHAT: &str = "submitting weights";
+        let payload = &prepared.payload;
         let nonce = self
-            .call("submitting weights", |connection| {
-                let payload = payload.clone();
-                async move {
-                    const WHAT: &str = "submitting weights";
-                    let endpoint = connection.endpoint.clone();
-                    let rpc_error = |error: subxt::Error| Error::Rpc { what: WHAT, endpoint: endpoint.clone(), source: Box::new(error) };
-                    let nonce = connection.rpc.system_account_next_index(&account).await.map_err(|error| rpc_error(error.into()))?;
-                    let at = connection.client.at_current_block().await.map_err(|error| rpc_error(error.into()))?;
-                    let params = SubstrateExtrinsicParamsBuilder::<SubstrateConfig>::new().nonce(nonce).mortal(32).build();
-                    let signed = at
-                        .transactions()
-                        .create_signed(&payload, &HotkeySigner(hotkey), params)
-                        .await
-                        .map_err(|error| extrinsic_error(WHAT, &connection.endpoint, error))?;
-                    // Fire and forget, as the original (`author_submitExtrinsic`).
-                    connection.rpc.author_submit_extrinsic(signed.encoded()).await.map_err(|error| rpc_error(error.into()))?;
-                    Ok(nonce)
-                }
+            .call(WHAT, |connection| async move {
+                let (signed, nonce) = extrinsic::sign(&connection, WHAT, payload, hotkey, NonceSource::NodePool).await?;
+                connection.rpc.author_submit_extrinsic(signed.encoded()).await.map_err(|error| rpc_error(WHAT, &connection, error))?;
+                Ok(nonce.unwrap_or_default())
             })
             .await?;
-        tracing::info!(netuid, uids = uids.len(), nonce, "weights submitted");
-        Ok(WeightsSubmission { uids, weights: values, call, nonce })
+        tracing::info!(uids = prepared.uids.len(), nonce, call = prepared.call.name(), "weights submitted");
+        Ok(WeightsSubmission { uids: prepared.uids, weights: prepared.weights, call: prepared.call, nonce })
+    }
+
+    /// Normalises and submits the request's weights: plainly, or timelocked when the subnet has
+    /// commit-reveal on.
+    ///
+    /// # Errors
+    /// Invalid or all-zero weights, transport failures, or a node that refuses the extrinsic.
+    pub async fn submit_weights(&self, request: WeightsRequest<'_>) -> Result<WeightsSubmission, Error> {
+        let prepared = self.prepare_weights(request).await?;
+        self.submit_prepared(request.hotkey, prepared).await
     }
 
     async fn commit_reveal_version(&self) -> Result<u16, Error> {
@@ -189,62 +238,88 @@ impl ChainClient {
     }
 
     /// Sets weights and confirms them as the original `set_weights_with_confirmation`: each
-    /// attempt submits, takes the best block as the reference, waits
+    /// attempt (skipped, as bittensor does, while `WeightsSetRateLimit` blocks have not passed
+    /// since the hotkey's `LastUpdate`) submits, takes the best block as the reference, waits
     /// `confirmation_blocks` new blocks and succeeds when the hotkey's `LastUpdate` is at least
-    /// the reference. Returns the confirmed submission and its reference block.
+    /// the reference.
     ///
     /// # Errors
     /// Invalid weights or an unregistered hotkey (not retried), or no confirmation after every
-    /// attempt (transport failures and refused submissions are retried).
+    /// attempt (transport failures, refused submissions and unconfirmed ones are retried); the
+    /// error carries the last attempt's failure.
     pub async fn set_weights_with_confirmation(
         &self,
-        netuid: u16,
-        hotkey: &Keypair,
-        uids: &[u16],
-        weights: &[f64],
-        version_key: u64,
+        request: WeightsRequest<'_>,
         policy: ConfirmPolicy,
-    ) -> Result<(WeightsSubmission, u64), Error> {
+    ) -> Result<ConfirmedWeights, Error> {
         let mut last_error = None;
         for attempt in 1..=policy.attempts {
             if attempt > 1 {
                 tokio::time::sleep(policy.retry_delay).await;
             }
-            match self.confirm_once(netuid, hotkey, uids, weights, version_key, policy.confirmation_blocks).await {
-                Ok(Some(confirmed)) => return Ok(confirmed),
-                Ok(None) => tracing::warn!(attempt, "weights not confirmed yet"),
+            match self.confirm_once(request, policy.confirmation_blocks).await {
+                Ok(Ok((submission, reference_block))) => {
+                    tracing::info!(attempt, reference_block, "weights confirmed");
+                    return Ok(ConfirmedWeights { submission, reference_block, attempts: attempt });
+                }
+                Ok(Err(pending)) => {
+                    tracing::warn!(attempt, attempts = policy.attempts, %pending, "weights not confirmed yet");
+                    last_error = Some(pending);
+                }
                 // Only transport and node refusals are worth another attempt.
                 Err(error) if !error.is_transient() => return Err(error),
                 Err(error) => {
-                    tracing::warn!(attempt, error = %crate::error::one_line(&error), "weight-setting attempt failed");
-                    last_error = Some(error);
+                    let line = crate::error::one_line(&error);
+                    tracing::warn!(attempt, attempts = policy.attempts, error = %line, "weight-setting attempt failed");
+                    last_error = Some(line);
                 }
             }
         }
-        Err(Error::WeightsNotConfirmed {
-            attempts: policy.attempts,
-            last_error: last_error.as_ref().map(|error| crate::error::one_line(error)),
-        })
+        Err(Error::WeightsNotConfirmed { attempts: policy.attempts, last_error })
     }
 
+    /// One attempt: the confirmed submission and its reference block, or why `LastUpdate` did
+    /// not confirm it.
     async fn confirm_once(
         &self,
-        netuid: u16,
-        hotkey: &Keypair,
-        uids: &[u16],
-        weights: &[f64],
-        version_key: u64,
+        request: WeightsRequest<'_>,
         confirmation_blocks: u32,
-    ) -> Result<Option<(WeightsSubmission, u64)>, Error> {
-        let submission = self.submit_weights(netuid, hotkey, uids, weights, version_key).await?;
+    ) -> Result<Result<(WeightsSubmission, u64), String>, Error> {
+        // As bittensor's `set_weights`: no attempt while the subnet's rate limit since this
+        // hotkey's last update has not passed (the chain would refuse it as too fast).
+        let before = self.metagraph(request.netuid).await?;
+        let me = request.hotkey.public_key();
+        let neuron = before
+            .neurons
+            .iter()
+            .find(|n| n.hotkey == me)
+            .ok_or_else(|| Error::NotRegistered { netuid: request.netuid, hotkey: me.to_ss58() })?;
+        let rate_limit = self.subnet_params(request.netuid).await?.weights_rate_limit;
+        let since = before.block.saturating_sub(neuron.last_update);
+        if since <= rate_limit {
+            return Ok(Err(format!(
+                "too soon: {since} blocks since uid {}'s last weights update at block {}, the subnet allows one every {rate_limit} blocks",
+                neuron.uid, neuron.last_update
+            )));
+        }
+        let submission = self.submit_weights(request).await?;
         let reference = self.best_block().await?;
         for _ in 0..confirmation_blocks {
             self.wait_for_next_block().await?;
         }
-        let metagraph = self.metagraph(netuid).await?;
-        let me = hotkey.public_key();
-        let neuron =
-            metagraph.neurons.iter().find(|n| n.hotkey == me).ok_or_else(|| Error::NotRegistered { netuid, hotkey: me.to_ss58() })?;
-        Ok((neuron.last_update >= reference).then_some((submission, reference)))
+        let metagraph = self.metagraph(request.netuid).await?;
+        let neuron = metagraph
+            .neurons
+            .iter()
+            .find(|n| n.hotkey == me)
+            .ok_or_else(|| Error::NotRegistered { netuid: request.netuid, hotkey: me.to_ss58() })?;
+        if neuron.last_update >= reference {
+            Ok(Ok((submission, reference)))
+        } else {
+            Ok(Err(format!(
+                "LastUpdate of uid {} is {}, below the reference block {reference} after {confirmation_blocks} blocks",
+                neuron.uid, neuron.last_update
+            )))
+        }
     }
 }

@@ -73,9 +73,37 @@ impl WalletLocation {
     }
 }
 
+/// The environment variable bittensor-wallet reads a keyfile's password from:
+/// `BT_PW_` + the keyfile path with every path separator and `.` replaced by `_`, upper-cased
+/// (`/home/u/.bittensor/wallets/w/coldkey` -> `BT_PW__HOME_U__BITTENSOR_WALLETS_W_COLDKEY`).
+#[must_use]
+pub fn password_env_var(keyfile: &Path) -> String {
+    let path = keyfile.to_string_lossy().replace([std::path::MAIN_SEPARATOR, '.'], "_");
+    format!("BT_PW_{}", path.to_uppercase())
+}
+
+/// Decodes the value bittensor-wallet stores in a [`password_env_var`]: base64 of the password
+/// XOR-ed with the variable's own name (repeated), as its `save_password_to_env` writes it.
+///
+/// # Errors
+/// [`Error::InvalidKey`] when the value is not base64 or does not decode to UTF-8.
+pub fn decode_env_password(name: &str, value: &str) -> Result<Zeroizing<String>, Error> {
+    use base64::Engine as _;
+    let invalid = || Error::InvalidKey(format!("{name} is not a password saved by bittensor-wallet (base64 of the obfuscated text)"));
+    let mut bytes = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(value.trim()).map_err(|_| invalid())?);
+    for (byte, key) in bytes.iter_mut().zip(name.as_bytes().iter().cycle()) {
+        *byte ^= key;
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|_| invalid())?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
 /// Where the password of an encrypted keyfile comes from.
 #[derive(Clone, Default)]
 pub struct PasswordSource {
+    /// Passwords for particular keyfiles (bittensor's `BT_PW_<PATH>` variables); win over
+    /// `password`.
+    per_file: Vec<(PathBuf, Zeroizing<String>)>,
     /// A password given in advance (from an environment variable); wins over prompting.
     password: Option<Zeroizing<String>>,
     /// Whether to prompt on the terminal when no password was given.
@@ -84,7 +112,12 @@ pub struct PasswordSource {
 
 impl fmt::Debug for PasswordSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordSource").field("password", &self.password.as_ref().map(|_| "***")).field("prompt", &self.prompt).finish()
+        let files: Vec<_> = self.per_file.iter().map(|(path, _)| path.display().to_string()).collect();
+        f.debug_struct("PasswordSource")
+            .field("per_file", &files)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("prompt", &self.prompt)
+            .finish()
     }
 }
 
@@ -92,7 +125,7 @@ impl PasswordSource {
     /// A fixed password (no prompt).
     #[must_use]
     pub fn given(password: String) -> Self {
-        Self { password: Some(Zeroizing::new(password)), prompt: false }
+        Self { per_file: Vec::new(), password: Some(Zeroizing::new(password)), prompt: false }
     }
 
     /// No password: encrypted keyfiles fail with [`Error::PasswordUnavailable`].
@@ -104,10 +137,20 @@ impl PasswordSource {
     /// `password` when set, else a prompt on the terminal when stdin is one.
     #[must_use]
     pub fn env_or_prompt(password: Option<String>) -> Self {
-        Self { password: password.map(Zeroizing::new), prompt: std::io::stdin().is_terminal() }
+        Self { per_file: Vec::new(), password: password.map(Zeroizing::new), prompt: std::io::stdin().is_terminal() }
+    }
+
+    /// Adds the password of one keyfile (it wins over the general one for that file).
+    #[must_use]
+    pub fn with_file_password(mut self, keyfile: PathBuf, password: Zeroizing<String>) -> Self {
+        self.per_file.push((keyfile, password));
+        self
     }
 
     fn obtain(&self, path: &Path) -> Result<Zeroizing<String>, Error> {
+        if let Some((_, password)) = self.per_file.iter().find(|(file, _)| file == path) {
+            return Ok(password.clone());
+        }
         if let Some(password) = &self.password {
             return Ok(password.clone());
         }
@@ -286,6 +329,21 @@ fn secret(path: &Path, password: &PasswordSource) -> Result<Keypair, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn password_env_var_names_and_values_follow_bittensor_wallet() {
+        use base64::Engine as _;
+        let name = password_env_var(Path::new("/home/u/.bittensor/wallets/my.w/coldkey"));
+        assert_eq!(name, "BT_PW__HOME_U__BITTENSOR_WALLETS_MY_W_COLDKEY");
+        // What bittensor-wallet's save_password_to_env stores: base64(password XOR name).
+        let obfuscated: Vec<u8> = "pw é".bytes().zip(name.bytes().cycle()).map(|(p, k)| p ^ k).collect();
+        let value = base64::engine::general_purpose::STANDARD.encode(obfuscated);
+        assert_eq!(decode_env_password(&name, &value).expect("decodes").as_str(), "pw é");
+        assert!(decode_env_password(&name, "not base64!").is_err());
+        let source = PasswordSource::given("general".into()).with_file_password(PathBuf::from("/k"), Zeroizing::new("specific".into()));
+        assert_eq!(source.obtain(Path::new("/k")).expect("per file").as_str(), "specific");
+        assert_eq!(source.obtain(Path::new("/other")).expect("general").as_str(), "general");
+    }
 
     const DEV_SS58: &str = "5DfhGyQdFobKM8NsWvEeAKk5EQQgYe9AydgJ7rMB6E1EqRzV";
     const DEV_SEED: &str = "0xfac7959dbfe72f052e5a0c3c8d6530f202b02fd8f9f5ca3580ec8deb7797479e";

@@ -1,6 +1,8 @@
 //! `af weights`: show the latest saved summary (or the one at `-b BLOCK`), recompute the
 //! weights from the result store (`-r --metagraph FILE [--save]`), or score a replay directory
-//! offline (`--replay DIR`).
+//! offline (`--replay DIR`); with `-r --set`, also set the recomputed weights on chain.
+
+mod set;
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +16,7 @@ use crate::error::ExitStatus;
 use crate::output::{Printer, plain_table, transfer_message};
 use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir, score_store};
 use crate::scoring::ScoringPolicy;
-use crate::settings::{WeightsMode, WeightsSettings};
+use crate::settings::{SetWeightsSettings, WeightsMode, WeightsSettings};
 use crate::store::Store;
 use crate::store::fetch::DownloadStats;
 use crate::store::replay::MetagraphSnapshot;
@@ -34,10 +36,11 @@ const TABLE_MODEL_WIDTH: usize = 30;
 /// summary save that has started runs to completion.
 pub async fn run(args: &WeightsArgs, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = WeightsSettings::resolve(args)?;
+    let set = SetWeightsSettings::resolve(&args.onchain)?;
     match settings.mode.clone() {
         WeightsMode::Replay(dir) => replay(&settings, dir, printer, token).await,
         WeightsMode::Show(block) => show(&settings, block, printer, token).await,
-        WeightsMode::Recompute { metagraph, save } => recompute(&settings, &metagraph, save, printer, token).await,
+        WeightsMode::Recompute { metagraph, save } => recompute(&settings, set.as_ref(), &metagraph, save, printer, token).await,
     }
 }
 
@@ -143,6 +146,7 @@ fn summary_text(document: &SummaryDocument) -> String {
 
 async fn recompute(
     settings: &WeightsSettings,
+    set: Option<&SetWeightsSettings>,
     metagraph: &std::path::Path,
     save: bool,
     printer: Printer,
@@ -186,8 +190,28 @@ async fn recompute(
     } else {
         None
     };
+    // Set on chain (or dry-run) after the save; the outcome is printed with the weights.
+    let mut set_report = set::SetReport::default();
+    let set_result = match set {
+        None => None,
+        Some(set_settings) => {
+            let setting = set::set_weights(set_settings, &outcome.snapshot, &outcome.report.weights.vector, &mut set_report);
+            let result = tokio::select! {
+                biased;
+                () = token.cancelled() => return Ok(ExitStatus::Interrupted),
+                result = setting => result,
+            };
+            if let Err(error) = &result {
+                set_report.error = Some(format!("{error:#}"));
+            }
+            Some(result)
+        }
+    };
     if settings.json {
         let mut document = serde_json::to_value(WeightsDocument::new(&outcome)).context("failed to serialise the result")?;
+        if set_result.is_some() {
+            document["set_weights"] = serde_json::to_value(&set_report).context("failed to serialise the result")?;
+        }
         document["download"] = serde_json::to_value(stats).context("failed to serialise the result")?;
         if let Some(saved) = &saved {
             document["saved"] = serde_json::to_value(saved).context("failed to serialise the result")?;
@@ -200,11 +224,17 @@ async fn recompute(
             let _ = writeln!(text, "summary saved to {} ({latest})", saved.key);
         }
         print_outcome(&outcome, Some(&stats), printer, false).context("failed to write to stdout")?;
+        if set_result.is_some() {
+            text.push_str(&set_report.text());
+        }
         if !text.is_empty() {
             printer.raw(&text).context("failed to write to stdout")?;
         }
     }
-    Ok(ExitStatus::Success)
+    match set_result {
+        Some(Err(error)) => Err(error),
+        _ => Ok(ExitStatus::Success),
+    }
 }
 
 fn print_outcome(outcome: &ReplayOutcome, download: Option<&DownloadStats>, printer: Printer, json: bool) -> std::io::Result<()> {

@@ -2,10 +2,13 @@
 
 use std::path::PathBuf;
 
+use std::time::Duration;
+
 use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
+use crate::chain::submit::ConfirmPolicy;
 use crate::chain::timelock::BeaconPublicKey;
-use crate::chain::wallet::{PasswordSource, WalletLocation};
-use crate::cli::{ChainArgs, CommitArgs, MetagraphArgs, WalletArgs, WalletShowArgs};
+use crate::chain::wallet::{self, PasswordSource, WalletLocation};
+use crate::cli::{ChainArgs, CommitArgs, MetagraphArgs, SetWeightsArgs, SignerArgs, WalletArgs, WalletShowArgs};
 use crate::env_vars;
 
 use super::ConfigError;
@@ -45,11 +48,17 @@ impl WalletSettings {
                 Err(_) => path.clone(),
             },
         };
-        let password = std::env::var(env_vars::AF_WALLET_PASSWORD).ok();
-        Ok(Self {
-            location: WalletLocation { path, name: args.wallet_name.clone(), hotkey: args.wallet_hotkey.clone() },
-            password: PasswordSource::env_or_prompt(password),
-        })
+        let location = WalletLocation { path, name: args.wallet_name.clone(), hotkey: args.wallet_hotkey.clone() };
+        let mut password = PasswordSource::env_or_prompt(std::env::var(env_vars::AF_WALLET_PASSWORD).ok());
+        // bittensor-wallet's per-keyfile variables (`BT_PW_<PATH>`) win over AF_WALLET_PASSWORD.
+        for keyfile in [location.coldkey_path(), location.hotkey_path()] {
+            let name = wallet::password_env_var(&keyfile);
+            if let Ok(value) = std::env::var(&name) {
+                let decoded = wallet::decode_env_password(&name, &value).map_err(|error| ConfigError(error.to_string()))?;
+                password = password.with_file_password(keyfile, decoded);
+            }
+        }
+        Ok(Self { location, password })
     }
 }
 
@@ -90,6 +99,92 @@ pub fn resolve_chain(args: &ChainArgs) -> Result<ChainConfig, ConfigError> {
         return Err(ConfigError("--chain-timeout must be at least 1 second".to_owned()));
     }
     Ok(ChainConfig { endpoint, fallback, timeout: std::time::Duration::from_secs(args.chain_timeout) })
+}
+
+/// The most attempts, seconds between them and confirmation blocks accepted: beyond these a
+/// value is a typo, and a validator would stall for hours.
+const MAX_SIGNER_RETRIES: u32 = 1000;
+const MAX_SIGNER_RETRY_DELAY_SECS: f64 = 3600.0;
+const MAX_CONFIRMATION_BLOCKS: u32 = 100;
+
+fn bounded_count(flag: &str, value: Option<&str>, default: u32, max: u32) -> Result<u32, ConfigError> {
+    let Some(text) = value.map(str::trim).filter(|text| !text.is_empty()) else { return Ok(default) };
+    match text.parse::<u32>() {
+        Ok(count) if (1..=max).contains(&count) => Ok(count),
+        _ => Err(ConfigError(format!("{flag} must be a whole number from 1 to {max}, not {text:?}"))),
+    }
+}
+
+/// Resolves `SIGNER_RETRIES`, `SIGNER_RETRY_DELAY` and `CONFIRMATION_BLOCKS` (flags or the
+/// original's environment variables; defaults 10, 2 s and 3 as the original).
+///
+/// # Errors
+/// A value that is not a number, or out of range (at least one attempt and one block; a
+/// finite, non-negative delay).
+pub fn resolve_confirm_policy(args: &SignerArgs) -> Result<ConfirmPolicy, ConfigError> {
+    let defaults = ConfirmPolicy::default();
+    let attempts =
+        bounded_count("--signer-retries (SIGNER_RETRIES)", args.signer_retries.as_deref(), defaults.attempts, MAX_SIGNER_RETRIES)?;
+    let confirmation_blocks = bounded_count(
+        "--confirmation-blocks (CONFIRMATION_BLOCKS)",
+        args.confirmation_blocks.as_deref(),
+        defaults.confirmation_blocks,
+        MAX_CONFIRMATION_BLOCKS,
+    )?;
+    let retry_delay = match args.signer_retry_delay.as_deref().map(str::trim).filter(|text| !text.is_empty()) {
+        None => defaults.retry_delay,
+        // Seconds as a float, as the original's `float(os.getenv("SIGNER_RETRY_DELAY", "2"))`.
+        Some(text) => match text.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && (0.0..=MAX_SIGNER_RETRY_DELAY_SECS).contains(&secs) => Duration::from_secs_f64(secs),
+            _ => {
+                return Err(ConfigError(format!(
+                    "--signer-retry-delay (SIGNER_RETRY_DELAY) must be seconds from 0 to {MAX_SIGNER_RETRY_DELAY_SECS}, not {text:?}"
+                )));
+            }
+        },
+    };
+    Ok(ConfirmPolicy { attempts, retry_delay, confirmation_blocks })
+}
+
+fn resolve_beacon(value: Option<&String>) -> Result<BeaconPublicKey, ConfigError> {
+    match value {
+        None => Ok(BeaconPublicKey::quicknet()),
+        Some(text) => BeaconPublicKey::from_hex(text).map_err(|error| ConfigError(format!("--drand-public-key: {error}"))),
+    }
+}
+
+/// `af weights -r --set` after validation: who signs, where, how it is retried.
+#[derive(Debug, Clone)]
+pub struct SetWeightsSettings {
+    /// The wallet whose hotkey sets the weights.
+    pub wallet: WalletSettings,
+    /// The node.
+    pub chain: ChainConfig,
+    /// Attempts, pause and confirmation blocks.
+    pub policy: ConfirmPolicy,
+    /// The drand beacon key timelocked weights are encrypted to.
+    pub beacon: BeaconPublicKey,
+    /// Print what would be sent instead of signing.
+    pub dry_run: bool,
+}
+
+impl SetWeightsSettings {
+    /// Validates the `--set` part of `af weights` (`None` without `--set`).
+    ///
+    /// # Errors
+    /// Bad wallet, chain, signer or beacon settings.
+    pub fn resolve(args: &SetWeightsArgs) -> Result<Option<Self>, ConfigError> {
+        if !args.set {
+            return Ok(None);
+        }
+        Ok(Some(Self {
+            wallet: WalletSettings::resolve(&args.wallet)?,
+            chain: resolve_chain(&args.chain)?,
+            policy: resolve_confirm_policy(&args.signer)?,
+            beacon: resolve_beacon(args.drand_public_key.as_ref())?,
+            dry_run: args.dry_run,
+        }))
+    }
 }
 
 /// `af metagraph` after validation.
@@ -146,10 +241,7 @@ impl CommitSettings {
                 return Err(ConfigError(format!("{flag} must not be empty")));
             }
         }
-        let beacon = match &args.drand_public_key {
-            None => BeaconPublicKey::quicknet(),
-            Some(text) => BeaconPublicKey::from_hex(text).map_err(|error| ConfigError(format!("--drand-public-key: {error}")))?,
-        };
+        let beacon = resolve_beacon(args.drand_public_key.as_ref())?;
         Ok(Self {
             repo: args.repo.clone(),
             revision: args.revision.clone(),
@@ -175,6 +267,31 @@ mod tests {
         assert_eq!(resolve_chain(&local).expect("valid").fallback, None);
         let bad = ChainArgs { subtensor_endpoint: "mainnet".into(), ..args };
         assert!(resolve_chain(&bad).is_err());
+    }
+
+    #[test]
+    fn confirm_policy_defaults_to_the_original_and_rejects_bad_values() {
+        assert_eq!(resolve_confirm_policy(&SignerArgs::default()).expect("defaults"), ConfirmPolicy::default());
+        let given = SignerArgs {
+            signer_retries: Some("4".into()),
+            signer_retry_delay: Some("0.25".into()),
+            confirmation_blocks: Some(" 1 ".into()),
+        };
+        assert_eq!(
+            resolve_confirm_policy(&given).expect("valid"),
+            ConfirmPolicy { attempts: 4, retry_delay: Duration::from_millis(250), confirmation_blocks: 1 }
+        );
+        for bad in [
+            SignerArgs { signer_retries: Some("0".into()), ..SignerArgs::default() },
+            SignerArgs { signer_retries: Some("ten".into()), ..SignerArgs::default() },
+            SignerArgs { signer_retry_delay: Some("-1".into()), ..SignerArgs::default() },
+            SignerArgs { signer_retry_delay: Some("NaN".into()), ..SignerArgs::default() },
+            SignerArgs { confirmation_blocks: Some("0".into()), ..SignerArgs::default() },
+            SignerArgs { confirmation_blocks: Some("1001".into()), ..SignerArgs::default() },
+        ] {
+            let error = resolve_confirm_policy(&bad).expect_err("invalid");
+            assert!(!error.0.contains('\n'), "{error}");
+        }
     }
 
     #[test]

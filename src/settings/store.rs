@@ -54,6 +54,9 @@ impl WeightsSettings {
     /// A combination that makes no sense, a thread count of zero, or a bad store setting.
     pub fn resolve(args: &WeightsArgs) -> Result<Self, ConfigError> {
         let usage = |text: &str| Err(ConfigError(text.to_owned()));
+        if args.onchain.set && !args.recompute {
+            return usage("--set applies to -r: the weights are recomputed from the store, then set on chain");
+        }
         let mode = match (&args.replay, args.recompute) {
             (Some(_), true) => return usage("--replay and -r are alternatives: score a replay directory, or recompute from the store"),
             (Some(_), false) if args.block.is_some() || args.save || args.metagraph.is_some() => {
@@ -228,7 +231,20 @@ mod tests {
             json: false,
             parse_threads: None,
             store: StoreArgs { store_dir: Some("s".into()), ..StoreArgs::default() },
+            onchain: Box::new(crate::cli::SetWeightsArgs {
+                set: false,
+                dry_run: false,
+                wallet: crate::cli::WalletArgs { wallet_name: "default".into(), wallet_hotkey: "default".into(), wallet_path: None },
+                chain: crate::cli::ChainArgs { subtensor_endpoint: "finney".into(), subtensor_fallback: None, chain_timeout: 30 },
+                signer: crate::cli::SignerArgs::default(),
+                drand_public_key: None,
+            }),
         }
+    }
+
+    fn with_set(mut args: WeightsArgs) -> WeightsArgs {
+        args.onchain.set = true;
+        args
     }
 
     #[test]
@@ -256,6 +272,8 @@ mod tests {
             WeightsArgs { save: true, ..weights(None) },
             WeightsArgs { block: Some(1), ..weights(Some("d")) },
             WeightsArgs { recompute: true, metagraph: Some("m".into()), block: Some(1), ..weights(None) },
+            with_set(weights(None)),
+            with_set(weights(Some("d"))),
         ] {
             assert!(WeightsSettings::resolve(&bad).is_err(), "{bad:?}");
         }

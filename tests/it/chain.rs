@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use affine::chain::client::{ChainClient, ChainConfig};
 use affine::chain::signing::Keypair;
-use affine::chain::submit::{BITTENSOR_VERSION_KEY, ConfirmPolicy, WeightsCall};
+use affine::chain::submit::{BITTENSOR_VERSION_KEY, ConfirmPolicy, WeightsCall, WeightsRequest};
+use affine::chain::timelock::BeaconPublicKey;
 use serde_json::Value;
 
 use crate::support::af;
@@ -214,6 +215,12 @@ fn key(seed: u8) -> Keypair {
     Keypair::from_seed(&[seed; 32]).expect("seed")
 }
 
+/// Weights for netuid 120 with the bittensor version key, timelocked to quicknet.
+fn request<'a>(hotkey: &'a Keypair, uids: &'a [u16], weights: &'a [f64]) -> WeightsRequest<'a> {
+    static QUICKNET: std::sync::LazyLock<BeaconPublicKey> = std::sync::LazyLock::new(BeaconPublicKey::quicknet);
+    WeightsRequest { netuid: 120, hotkey, uids, weights, version_key: BITTENSOR_VERSION_KEY, beacon: &QUICKNET }
+}
+
 fn fast_policy(attempts: u32) -> ConfirmPolicy {
     ConfirmPolicy { attempts, retry_delay: Duration::from_millis(100), confirmation_blocks: 2 }
 }
@@ -223,11 +230,12 @@ async fn chain_weights_plain_path_is_signed_applied_and_confirmed() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let node = seeded_node().await;
         node.set_subnet_params(120, 360, 5, false);
+        node.set_weights_rate_limit(120, 0);
         let client = ChainClient::connect(config(node.url())).await.expect("connect");
-        let (submission, reference) = client
-            .set_weights_with_confirmation(120, &key(1), &[0, 1, 2], &[0.3, 1.0, 0.0], BITTENSOR_VERSION_KEY, fast_policy(3))
-            .await
-            .expect("confirmed");
+        let confirmed =
+            client.set_weights_with_confirmation(request(&key(1), &[0, 1, 2], &[0.3, 1.0, 0.0]), fast_policy(3)).await.expect("confirmed");
+        let (submission, reference) = (confirmed.submission, confirmed.reference_block);
+        assert_eq!(confirmed.attempts, 1);
         assert_eq!(submission.call, WeightsCall::Plain);
         assert_eq!((submission.uids.clone(), submission.weights.clone()), (vec![0, 1], vec![19661, 65535]));
         assert!(node.last_update(120)[0] >= reference, "{:?} vs {reference}", node.last_update(120));
@@ -240,7 +248,7 @@ async fn chain_weights_plain_path_is_signed_applied_and_confirmed() {
             WeightsCallSeen::Plain { mecid: 0, uids: vec![0, 1], weights: vec![19661, 65535], version_key: BITTENSOR_VERSION_KEY }
         );
         // A second submission takes the next nonce from the node.
-        let again = client.submit_weights(120, &key(1), &[2], &[1.0], BITTENSOR_VERSION_KEY).await.expect("submit");
+        let again = client.submit_weights(request(&key(1), &[2], &[1.0])).await.expect("submit");
         assert_eq!(again.nonce, submission.nonce + 1);
     })
     .await
@@ -252,11 +260,13 @@ async fn chain_weights_commit_reveal_path_sends_a_timelocked_commit() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let node = seeded_node().await;
         node.set_subnet_params(120, 360, 0, true);
+        node.set_weights_rate_limit(120, 0);
         let client = ChainClient::connect(config(node.url())).await.expect("connect");
-        let (submission, _) = client
-            .set_weights_with_confirmation(120, &key(2), &[0, 2], &[0.5, 1.0], BITTENSOR_VERSION_KEY, fast_policy(3))
+        let submission = client
+            .set_weights_with_confirmation(request(&key(2), &[0, 2], &[0.5, 1.0]), fast_policy(3))
             .await
-            .expect("confirmed");
+            .expect("confirmed")
+            .submission;
         let WeightsCall::Timelocked { reveal_round } = submission.call else { panic!("commit-reveal is on: {submission:?}") };
         let applied = node.applied_weights();
         let WeightsCallSeen::Timelocked { mecid, commit, reveal_round: seen_round, commit_reveal_version } = &applied[0].call else {
@@ -276,22 +286,15 @@ async fn chain_weights_refused_by_the_chain_are_not_confirmed() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let node = seeded_node().await;
         node.set_subnet_params(120, 360, u64::MAX, false);
+        node.set_weights_rate_limit(120, 0);
         let client = ChainClient::connect(config(node.url())).await.expect("connect");
-        let error = client
-            .set_weights_with_confirmation(120, &key(1), &[0], &[1.0], BITTENSOR_VERSION_KEY, fast_policy(2))
-            .await
-            .expect_err("refused");
+        let error = client.set_weights_with_confirmation(request(&key(1), &[0], &[1.0]), fast_policy(2)).await.expect_err("refused");
         assert!(matches!(error, affine::chain::Error::WeightsNotConfirmed { attempts: 2, .. }), "{error}");
         assert!(node.applied_weights().iter().all(|a| a.error == Some("IncorrectWeightVersionKey")));
-        let unregistered = client
-            .set_weights_with_confirmation(120, &key(42), &[0], &[1.0], BITTENSOR_VERSION_KEY, fast_policy(2))
-            .await
-            .expect_err("not registered");
+        let unregistered =
+            client.set_weights_with_confirmation(request(&key(42), &[0], &[1.0]), fast_policy(2)).await.expect_err("not registered");
         assert!(matches!(unregistered, affine::chain::Error::NotRegistered { netuid: 120, .. }), "{unregistered}");
-        assert!(
-            client.submit_weights(120, &key(1), &[0, 1], &[0.0, 0.0], BITTENSOR_VERSION_KEY).await.is_err(),
-            "all-zero weights are refused up front"
-        );
+        assert!(client.submit_weights(request(&key(1), &[0, 1], &[0.0, 0.0])).await.is_err(), "all-zero weights are refused up front");
     })
     .await
     .expect("test timed out");

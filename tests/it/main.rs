@@ -20,3 +20,4 @@ mod support;
 mod timelock;
 mod wallet;
 mod weights;
+mod weights_set;

@@ -119,3 +119,62 @@ fn cli_wallet_show_missing_wallet_is_a_one_line_error_with_exit_2() {
     assert!(stderr.starts_with("error: failed to read wallet \"default\""), "{stderr}");
     assert!(stderr.contains("no keyfile at") && stderr.contains("hint: pick the wallet"), "{stderr}");
 }
+
+/// Creates wallet `cold`/`hot` under argv[1] with the hotkey encrypted with password argv[2],
+/// saves that password to bittensor's per-keyfile environment variable and prints its name,
+/// value and the hotkey address.
+const MAKE_ENCRYPTED_HOTKEY: &str = r#"
+import json, sys
+from bittensor_wallet import Wallet, Keypair
+path, password = sys.argv[1], sys.argv[2]
+wallet = Wallet(name="cold", hotkey="hot", path=path)
+hot = Keypair.create_from_mnemonic(Keypair.generate_mnemonic(12))
+wallet.set_hotkey(hot, encrypt=True, overwrite=True, save_hotkey_to_env=False, hotkey_password=password)
+keyfile = wallet.hotkey_file
+value = keyfile.save_password_to_env(password)
+name = keyfile.env_var_name()
+print(json.dumps({"name": name, "value": value, "hotkey": hot.ss58_address}))
+"#;
+
+/// An encrypted hotkey opens with the password bittensor-wallet saved to its `BT_PW_<PATH>`
+/// variable (name derived from the keyfile path exactly as the library does), so `af commit
+/// --dry-run` signs with it; without the variable it is a one-line error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_encrypted_hotkey_opens_with_bittensor_per_file_password_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stdout = run_python(MAKE_ENCRYPTED_HOTKEY, &[dir.path().as_os_str(), OsStr::new("s3cret pw")], "");
+    let saved: Value = serde_json::from_str(stdout.lines().last().expect("python printed")).expect("json");
+    let location = WalletLocation { path: dir.path().to_owned(), name: "cold".into(), hotkey: "hot".into() };
+    let name = saved["name"].as_str().expect("name").to_owned();
+    assert_eq!(wallet::password_env_var(&location.hotkey_path()), name, "same variable name as bittensor-wallet");
+    assert_eq!(wallet::decode_env_password(&name, saved["value"].as_str().expect("value")).expect("decodes").as_str(), "s3cret pw");
+
+    let node = crate::support::subtensor::FakeSubtensor::start(5, std::time::Duration::from_millis(200)).await;
+    let run = |password_var: Option<(String, String)>| {
+        let mut command = af();
+        command
+            .args(["commit", "--repo", "a/b", "--revision", "abc", "--chute-id", "c", "--dry-run", "--coldkey", "cold", "--hotkey", "hot"])
+            .arg("--wallet.path")
+            .arg(dir.path())
+            .args(["--subtensor-endpoint", node.url()]);
+        if let Some((name, value)) = password_var {
+            command.env(name, value);
+        }
+        tokio::task::spawn_blocking(move || command.output().expect("run af"))
+    };
+    let opened = run(Some((name.clone(), saved["value"].as_str().expect("value").to_owned()))).await.expect("join");
+    assert_eq!(opened.status.code(), Some(0), "{}", String::from_utf8_lossy(&opened.stderr));
+    let document: Value = serde_json::from_slice(&opened.stdout).expect("json");
+    assert_eq!(document["hotkey"], saved["hotkey"]);
+
+    let locked = run(None).await.expect("join");
+    assert_eq!(locked.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&locked.stderr);
+    assert!(stderr.starts_with("error: failed to load hotkey") && stderr.contains("is encrypted and no password was given"), "{stderr}");
+
+    let garbled = run(Some((name, "%%%".to_owned()))).await.expect("join");
+    assert_eq!(garbled.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&garbled.stderr);
+    assert!(stderr.starts_with("error: ") && stderr.contains("is not a password saved by bittensor-wallet"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}

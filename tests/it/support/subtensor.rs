@@ -13,7 +13,11 @@
 //! extensions, rebuilds the signer payload and checks the sr25519 signature and nonce
 //! (`system_accountNextIndex`, `AccountNonceApi_account_nonce`); the next block applies weight
 //! calls (`set_mechanism_weights`, `commit_timelocked_mechanism_weights`): registration,
-//! commit-reveal mode and version-key checks, then `LastUpdate` of the signer's uid.
+//! commit-reveal mode and version-key checks, then `LastUpdate` of the signer's uid; plain
+//! weights are written to `Weights` at once, timelocked ones are revealed as subtensor does
+//! (from their reveal epoch, with the beacon's pulse for their round: decrypted, decoded as
+//! `WeightsTlockPayload`, hotkey and version checked, then written to `Weights`).
+//! `refuse_next_submissions` makes the pool refuse submissions with an RPC error.
 //! `author_submitAndWatchExtrinsic` reports `ready`, `inBlock` and `finalized`; each block
 //! records its extrinsics (`chain_getBlock`) and `System.Events` (`ExtrinsicSuccess` or
 //! `ExtrinsicFailed` with the pallet's own error index, encoded against finney's types).
@@ -66,6 +70,45 @@ struct Chain {
     forced_failures: std::collections::VecDeque<(&'static str, &'static str)>,
     /// Weight calls applied, oldest first.
     applied: Vec<AppliedWeights>,
+    /// Timelocked weight commits waiting for their reveal epoch and drand round.
+    pending_weights: Vec<PendingWeights>,
+    /// Timelocked weight commits revealed (or dropped), oldest first.
+    revealed_weights: Vec<RevealedWeights>,
+    /// How many drand rounds the test beacon runs ahead of wall-clock quicknet time.
+    drand_lead_rounds: u64,
+    /// Submissions still to refuse at the pool (`author_submitExtrinsic`).
+    refuse_submissions: u32,
+}
+
+/// A `commit_timelocked_mechanism_weights` the node accepted.
+#[derive(Debug, Clone)]
+struct PendingWeights {
+    netuid: u16,
+    committer: [u8; 32],
+    commit: Vec<u8>,
+    reveal_round: u64,
+    /// The subnet epoch at whose start the chain reveals it.
+    reveal_epoch: u64,
+}
+
+/// A timelocked weight commit the node revealed: decrypted with its beacon's pulse for the
+/// reveal round, decoded as bittensor's `WeightsTlockPayload`, checked and applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevealedWeights {
+    /// Block it was revealed in.
+    pub block: u64,
+    /// The committing hotkey.
+    pub hotkey: [u8; 32],
+    /// The subnet.
+    pub netuid: u16,
+    /// The decrypted uids and u16 values (empty when decryption failed).
+    pub uids: Vec<u16>,
+    /// The decrypted values.
+    pub weights: Vec<u16>,
+    /// The payload's version key.
+    pub version_key: u64,
+    /// `None` when the weights were written, else why they were dropped.
+    pub error: Option<&'static str>,
 }
 
 /// A decoded, signature-checked extrinsic.
@@ -391,6 +434,19 @@ impl Chain {
                 *slot = block;
             }
             self.storage.insert(key, last_update.encode());
+            match &seen {
+                WeightsCallSeen::Plain { uids, weights, .. } => self.write_weights(netuid, uid, uids, weights),
+                WeightsCallSeen::Timelocked { commit, reveal_round, .. } => {
+                    let reveal_epoch = self.epoch(netuid, block) + self.by_netuid::<u64>("RevealPeriodEpochs", netuid).unwrap_or(1);
+                    self.pending_weights.push(PendingWeights {
+                        netuid,
+                        committer: extrinsic.signer,
+                        commit: commit.clone(),
+                        reveal_round: *reveal_round,
+                        reveal_epoch,
+                    });
+                }
+            }
         }
         self.applied.push(AppliedWeights { block, hotkey: extrinsic.signer, netuid, call: seen, error });
         error.map_or(Ok(()), |name| Err(("SubtensorModule", name)))
@@ -456,13 +512,85 @@ impl Chain {
         Ok(())
     }
 
+    /// `Weights(netuid, uid) = zip(uids, values)`, as subtensor stores a weight vector.
+    fn write_weights(&mut self, netuid: u16, uid: u16, uids: &[u16], values: &[u16]) {
+        let pairs: Vec<(u16, u16)> = uids.iter().copied().zip(values.iter().copied()).collect();
+        self.storage.insert([storage_prefix("SubtensorModule", "Weights"), netuid.encode(), uid.encode()].concat(), pairs.encode());
+    }
+
+    /// Subtensor's epoch of `block` on `netuid`: `(block + netuid + 1) / (tempo + 1)`.
+    fn epoch(&self, netuid: u16, block: u64) -> u64 {
+        let tempo = u64::from(self.by_netuid::<u16>("Tempo", netuid).unwrap_or(360));
+        (block + u64::from(netuid) + 1) / (tempo + 1)
+    }
+
+    /// The latest round the test beacon has "published": wall-clock quicknet time plus
+    /// `drand_lead_rounds`.
+    fn latest_drand_round(&self) -> u64 {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
+        (now - affine::chain::timelock::QUICKNET_GENESIS) / affine::chain::timelock::QUICKNET_PERIOD + self.drand_lead_rounds
+    }
+
+    /// Reveals timelocked weight commits as subtensor does: from the start of their reveal
+    /// epoch, once the beacon has the pulse of their round, decrypt with it, decode
+    /// `WeightsTlockPayload { hotkey, uids, values, version_key }`, require the payload's
+    /// hotkey to be the committer and the version key to pass, then write `Weights`.
+    fn reveal_weights(&mut self, block: u64) {
+        use subxt::ext::codec::Decode;
+        let latest_round = self.latest_drand_round();
+        let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending_weights)
+            .into_iter()
+            .partition(|pending| self.epoch(pending.netuid, block) >= pending.reveal_epoch && pending.reveal_round <= latest_round);
+        self.pending_weights = waiting;
+        for pending in due {
+            let mut revealed = RevealedWeights {
+                block,
+                hotkey: pending.committer,
+                netuid: pending.netuid,
+                uids: Vec::new(),
+                weights: Vec::new(),
+                version_key: 0,
+                error: None,
+            };
+            let decoded = affine::chain::timelock::decrypt(&pending.commit, &self.beacon.sign(pending.reveal_round))
+                .ok()
+                .and_then(|plaintext| <(Vec<u8>, Vec<u16>, Vec<u16>, u64)>::decode(&mut plaintext.as_slice()).ok());
+            match decoded {
+                None => revealed.error = Some("InvalidRevealCommitHashNotMatch"),
+                Some((hotkey, uids, values, version_key)) => {
+                    revealed.uids = uids;
+                    revealed.weights = values;
+                    revealed.version_key = version_key;
+                    let required = self.by_netuid::<u64>("WeightsVersionKey", pending.netuid).unwrap_or(0);
+                    revealed.error = if hotkey.as_slice() != pending.committer.as_slice() {
+                        Some("InvalidRevealCommitHashNotMatch")
+                    } else if required != 0 && version_key < required {
+                        Some("IncorrectWeightVersionKey")
+                    } else if revealed.uids.len() != revealed.weights.len() {
+                        Some("WeightVecNotEqualSize")
+                    } else {
+                        match self.uid_of(pending.netuid, &pending.committer) {
+                            None => Some("HotKeyNotRegisteredInSubNet"),
+                            Some(uid) => {
+                                let (uids, values) = (revealed.uids.clone(), revealed.weights.clone());
+                                self.write_weights(pending.netuid, uid, &uids, &values);
+                                None
+                            }
+                        }
+                    };
+                }
+            }
+            self.revealed_weights.push(revealed);
+        }
+    }
+
     /// Reveals every pending commitment whose round the test beacon has "published": drand is
-    /// taken to be 20 rounds (60 s) ahead of wall-clock quicknet time, so commitments made for
-    /// the next block reveal at once.
+    /// taken to be `drand_lead_rounds` (default 20, 60 s) ahead of wall-clock quicknet time, so
+    /// commitments made for the next block reveal at once.
     fn reveal(&mut self, block: u64) {
         use subxt::ext::codec::Decode;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs();
-        let latest_round = (now - affine::chain::timelock::QUICKNET_GENESIS) / affine::chain::timelock::QUICKNET_PERIOD + 20;
+        self.reveal_weights(block);
+        let latest_round = self.latest_drand_round();
         let (due, waiting): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending_reveals).into_iter().partition(|entry| entry.3 <= latest_round);
         self.pending_reveals = waiting;
@@ -541,6 +669,14 @@ fn register(module: &mut RpcModule<Shared>) {
             let mut chain = chain.lock().expect("chain lock");
             let bytes = parse_hex(params_list(&params).first().ok_or_else(|| rpc_error("missing extrinsic"))?)?;
             let (extrinsic, _nonce) = chain.validate(&bytes)?;
+            if chain.refuse_submissions > 0 {
+                chain.refuse_submissions -= 1;
+                return Err(ErrorObjectOwned::owned(
+                    1014,
+                    "Priority is too low: (18446744073709551615 vs 18446744073709551615)",
+                    None::<()>,
+                ));
+            }
             chain.pool.push((extrinsic, None));
             Ok(json!(hex0x(&sp_crypto_hashing::blake2_256(&bytes))))
         })
@@ -738,6 +874,10 @@ impl FakeSubtensor {
             used_space: BTreeMap::new(),
             beacon: affine::chain::timelock::TestBeacon::from_seed(b"fake subtensor drand"),
             forced_failures: std::collections::VecDeque::new(),
+            pending_weights: Vec::new(),
+            revealed_weights: Vec::new(),
+            drand_lead_rounds: 20,
+            refuse_submissions: 0,
         }));
         let mut module = RpcModule::new(chain.clone());
         register(&mut module);
@@ -816,6 +956,39 @@ impl FakeSubtensor {
         self.chain.lock().expect("chain lock").applied.clone()
     }
 
+    /// Timelocked weight commits the node has revealed so far.
+    pub fn revealed_weights(&self) -> Vec<RevealedWeights> {
+        self.chain.lock().expect("chain lock").revealed_weights.clone()
+    }
+
+    /// `Weights` of `netuid`: each uid's `(uid, u16 weight)` pairs.
+    pub fn weights(&self, netuid: u16) -> BTreeMap<u16, Vec<(u16, u16)>> {
+        use subxt::ext::codec::Decode;
+        let prefix = [storage_prefix("SubtensorModule", "Weights"), netuid.encode()].concat();
+        let chain = self.chain.lock().expect("chain lock");
+        chain
+            .storage
+            .iter()
+            .filter(|(key, _)| key.starts_with(&prefix) && key.len() == prefix.len() + 2)
+            .map(|(key, value)| {
+                let uid = u16::from_le_bytes([key[prefix.len()], key[prefix.len() + 1]]);
+                (uid, Vec::<(u16, u16)>::decode(&mut value.as_slice()).expect("stored weights decode"))
+            })
+            .collect()
+    }
+
+    /// Lets the test beacon run `rounds` drand rounds ahead of wall-clock quicknet time
+    /// (default 20), so timelocked weights aimed a few epochs ahead reveal within a test.
+    pub fn set_drand_lead_rounds(&self, rounds: u64) {
+        self.chain.lock().expect("chain lock").drand_lead_rounds = rounds;
+    }
+
+    /// Refuses the next `count` submissions at the pool (`author_submitExtrinsic` answers an
+    /// RPC error, as a node does for a transaction it will not pool).
+    pub fn refuse_next_submissions(&self, count: u32) {
+        self.chain.lock().expect("chain lock").refuse_submissions = count;
+    }
+
     /// `LastUpdate` of `netuid`.
     pub fn last_update(&self, netuid: u16) -> Vec<u64> {
         let chain = self.chain.lock().expect("chain lock");
@@ -829,6 +1002,11 @@ impl FakeSubtensor {
         self.put([storage_prefix("SubtensorModule", "Tempo"), netuid_key.clone()].concat(), tempo.encode());
         self.put([storage_prefix("SubtensorModule", "WeightsVersionKey"), netuid_key.clone()].concat(), weights_version_key.encode());
         self.put([storage_prefix("SubtensorModule", "CommitRevealWeightsEnabled"), netuid_key].concat(), commit_reveal_enabled.encode());
+    }
+
+    /// Sets `WeightsSetRateLimit` of `netuid` (blocks between weight updates; default 100).
+    pub fn set_weights_rate_limit(&self, netuid: u16, blocks: u64) {
+        self.put([storage_prefix("SubtensorModule", "WeightsSetRateLimit"), netuid.encode()].concat(), blocks.encode());
     }
 
     /// Appends a revealed commitment (SCALE-encoded text, as the chain stores it) for `hotkey`.
