@@ -324,15 +324,24 @@ pub struct WeightsArgs {
     /// Replay directory: metagraph.json plus results/*.json shards (see README)
     #[arg(long, value_name = "DIR", env = env_vars::AF_REPLAY_DIR)]
     pub replay: Option<PathBuf>,
-    /// Recompute the weights from the result store (needs --metagraph)
+    /// Recompute the weights from the result store, against the chain (or --metagraph FILE)
     #[arg(short = 'r', long)]
     pub recompute: bool,
     /// Show the summary saved at this block instead of the latest
     #[arg(short = 'b', long, value_name = "BLOCK")]
     pub block: Option<u64>,
-    /// Metagraph snapshot (metagraph.json format) to score against with -r
+    /// Metagraph snapshot (metagraph.json format) to score against with -r, instead of the chain
     #[arg(long, value_name = "FILE")]
     pub metagraph: Option<PathBuf>,
+    /// With -r from the chain: also write the metagraph snapshot scored against to FILE
+    #[arg(long, value_name = "FILE")]
+    pub save_metagraph: Option<PathBuf>,
+    /// With -r from the chain: the subnet
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// With -r from the chain: blocks of history scored
+    #[arg(long, value_name = "BLOCKS", env = env_vars::AF_TAIL, default_value_t = 40_000)]
+    pub tail: u64,
     /// With -r, save the summary to the store (summary-{block}.json and latest.json)
     #[arg(long)]
     pub save: bool,
@@ -345,9 +354,12 @@ pub struct WeightsArgs {
     /// Where the results and summaries are stored.
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Setting the weights on chain (`-r --set`).
+    /// Setting the weights on chain (`-r --set`); its node is also the one `-r` reads.
     #[command(flatten)]
     pub onchain: Box<SetWeightsArgs>,
+    /// Which miners are queryable, for `-r` from the chain.
+    #[command(flatten)]
+    pub discovery: Box<DiscoveryArgs>,
 }
 
 /// `af weights -r --set`: who signs, on which node, with which retries.

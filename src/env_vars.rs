@@ -86,6 +86,8 @@ pub const SUBTENSOR_FALLBACK: &str = "SUBTENSOR_FALLBACK";
 pub const AF_CHAIN_TIMEOUT: &str = "AF_CHAIN_TIMEOUT";
 /// Subnet to read (`--netuid`).
 pub const AF_NETUID: &str = "AF_NETUID";
+/// Blocks of history `af weights -r` scores when it reads the chain (`--tail`).
+pub const AF_TAIL: &str = "AF_TAIL";
 /// Drand beacon public key commitments and commit-reveal weights are encrypted to
 /// (`--drand-public-key`); default quicknet.
 pub const AF_DRAND_PUBLIC_KEY: &str = "AF_DRAND_PUBLIC_KEY";

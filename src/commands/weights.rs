@@ -11,12 +11,16 @@ use anyhow::Context as _;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::chain::client::ChainClient;
 use crate::cli::WeightsArgs;
 use crate::error::ExitStatus;
+use crate::hub::HubClient;
+use crate::inference::chutes::ChutesClient;
+use crate::miners::{Sources, discover};
 use crate::output::{Printer, plain_table, transfer_message};
 use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir, score_store};
 use crate::scoring::ScoringPolicy;
-use crate::settings::{SetWeightsSettings, WeightsMode, WeightsSettings};
+use crate::settings::{ChainSnapshotSettings, SetWeightsSettings, WeightsMode, WeightsSettings};
 use crate::store::Store;
 use crate::store::fetch::DownloadStats;
 use crate::store::replay::MetagraphSnapshot;
@@ -40,7 +44,18 @@ pub async fn run(args: &WeightsArgs, printer: Printer, token: CancellationToken)
     match settings.mode.clone() {
         WeightsMode::Replay(dir) => replay(&settings, dir, printer, token).await,
         WeightsMode::Show(block) => show(&settings, block, printer, token).await,
-        WeightsMode::Recompute { metagraph, save } => recompute(&settings, set.as_ref(), &metagraph, save, printer, token).await,
+        WeightsMode::Recompute { metagraph, save } => {
+            let snapshot = if let Some(path) = metagraph {
+                MetagraphSnapshot::load_file(&path)?
+            } else {
+                let source = ChainSnapshotSettings::resolve(args)?;
+                let Some(snapshot) = snapshot_from_chain(&source, printer, &token).await? else {
+                    return Ok(ExitStatus::Interrupted);
+                };
+                snapshot
+            };
+            recompute(&settings, set.as_ref(), snapshot, save, printer, token).await
+        }
     }
 }
 
@@ -144,17 +159,54 @@ fn summary_text(document: &SummaryDocument) -> String {
     text
 }
 
+/// The scoring snapshot as the validator sees the chain now: the metagraph, the miners that
+/// pass discovery (queryable) and each committed hotkey's commitment block. `None` when
+/// interrupted. Written to `--save-metagraph` when asked, so the pass can be replayed offline.
+async fn snapshot_from_chain(
+    source: &ChainSnapshotSettings,
+    printer: Printer,
+    token: &CancellationToken,
+) -> anyhow::Result<Option<MetagraphSnapshot>> {
+    let netuid = source.discovery.options.netuid;
+    let discovery = async {
+        let chain = ChainClient::connect(source.chain.clone()).await.context("failed to reach subtensor")?;
+        let sources =
+            Sources::new(chain, ChutesClient::new(source.discovery.chutes.clone())?, HubClient::new(source.discovery.hub.clone())?);
+        let bar = printer.count_progress(0, "checking miners");
+        let discovery = discover(&sources, &source.discovery.options, &bar).await;
+        bar.finish_and_clear();
+        discovery.with_context(|| format!("failed to discover the miners of netuid {netuid}"))
+    };
+    let discovery = tokio::select! {
+        biased;
+        () = token.cancelled() => return Ok(None),
+        discovery = discovery => discovery?,
+    };
+    let snapshot = discovery.scoring_snapshot(source.tail);
+    tracing::info!(
+        netuid,
+        block = snapshot.block,
+        uids = snapshot.hotkeys.len(),
+        queryable = snapshot.queryable.len(),
+        "metagraph read from the chain"
+    );
+    if let Some(path) = &source.save_to {
+        let text = serde_json::to_vec_pretty(&snapshot).context("failed to serialise the metagraph snapshot")?;
+        std::fs::write(path, text).with_context(|| format!("failed to write the metagraph snapshot to {}", path.display()))?;
+    }
+    Ok(Some(snapshot))
+}
+
 async fn recompute(
     settings: &WeightsSettings,
     set: Option<&SetWeightsSettings>,
-    metagraph: &std::path::Path,
+    snapshot: MetagraphSnapshot,
     save: bool,
     printer: Printer,
     token: CancellationToken,
 ) -> anyhow::Result<ExitStatus> {
     let config = settings.store.clone().expect("resolve sets the store for every mode but replays");
     let store = Store::new(config).context("failed to set up the result store")?;
-    let snapshot = MetagraphSnapshot::load_file(metagraph)?;
     let block = snapshot.block;
     let bar = printer.object_progress(0, "downloading shards");
     let bytes = AtomicU64::new(0);

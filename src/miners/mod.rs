@@ -28,6 +28,7 @@ use crate::chain::signing::PublicKey;
 use crate::error::one_line;
 use crate::hub::HubClient;
 use crate::inference::chutes::{Chute, ChutesClient};
+use crate::store::replay::MetagraphSnapshot;
 
 use cache::{Fetched, TtlCache};
 pub use rules::{Commitment, Rejection};
@@ -189,6 +190,26 @@ impl Discovery {
     pub fn valid(&self) -> impl Iterator<Item = &Miner> {
         self.miners.iter().filter(|m| m.is_valid())
     }
+
+    /// The scoring snapshot of this pass, as the reference's weight computation builds it:
+    /// the hotkeys by uid, the valid ones as queryable, and for every committed hotkey the block
+    /// of its latest commitment (0 for uid 0) as its first block; nothing burned.
+    #[must_use]
+    pub fn scoring_snapshot(&self, tail: u64) -> MetagraphSnapshot {
+        MetagraphSnapshot {
+            netuid: Some(self.netuid),
+            block: self.block,
+            tail,
+            hotkeys: self.hotkeys.clone(),
+            queryable: self.valid().map(|m| m.hotkey.clone()).collect(),
+            first_commit_block: self
+                .miners
+                .iter()
+                .filter_map(|m| Some((m.hotkey.clone(), i64::try_from(m.block?).unwrap_or(i64::MAX))))
+                .collect(),
+            burn: 0.0,
+        }
+    }
 }
 
 /// Each hotkey's first revealed commitment block (lists are oldest first, as the chain client
@@ -299,11 +320,13 @@ async fn check_miner(
         miner.verdict = Verdict::Rejected { reason };
         miner
     };
+    // Known for every committed hotkey, blacklisted ones too: the scorer's first-block map
+    // covers them all, as the reference's does.
+    miner.block = latest.map(|latest| if uid == 0 { 0 } else { latest.block });
     if options.blacklist.contains(&miner.hotkey) {
         return reject(miner, Rejection::Blacklisted);
     }
     let Some(latest) = latest else { return reject(miner, Rejection::NoCommitment) };
-    miner.block = Some(if uid == 0 { 0 } else { latest.block });
     let commitment = match rules::parse_commitment(&latest.text) {
         Ok(commitment) => commitment,
         Err(reason) => return reject(miner, Rejection::MalformedCommitment { reason }),

@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use crate::chain::client::ChainConfig;
-use crate::cli::{ChutesApiArgs, ChutesPushArgs, DiscoveryArgs, MinersArgs, PullArgs};
+use crate::cli::{ChutesApiArgs, ChutesPushArgs, DiscoveryArgs, MinersArgs, PullArgs, WeightsArgs};
 use crate::env_vars;
 use crate::hub::{DEFAULT_ENDPOINT, HubConfig, SnapshotOptions};
 use crate::inference::chutes::{ChutesAuth, ChutesConfig, DeploySettings};
@@ -63,6 +63,38 @@ impl DiscoverySettings {
             chutes: chutes_config(&args.chutes)?,
             hub: hub_config(args.hf_endpoint.as_ref(), args.hf_token.as_ref())?,
             options: DiscoveryOptions { netuid, blacklist, concurrency: args.concurrency, check_validity: true },
+        })
+    }
+}
+
+/// `af weights -r` without `--metagraph`: the node, the miner checks and the window that
+/// make the scoring snapshot.
+#[derive(Debug, Clone)]
+pub struct ChainSnapshotSettings {
+    /// The node (the same flags `--set` uses).
+    pub chain: ChainConfig,
+    /// Chutes, Hub, netuid, blacklist, concurrency.
+    pub discovery: DiscoverySettings,
+    /// Blocks of history scored.
+    pub tail: u64,
+    /// Where to write the snapshot, when asked.
+    pub save_to: Option<PathBuf>,
+}
+
+impl ChainSnapshotSettings {
+    /// Validates the chain side of `af weights -r`.
+    ///
+    /// # Errors
+    /// Bad chain or discovery flags, a tail of zero.
+    pub fn resolve(args: &WeightsArgs) -> Result<Self, ConfigError> {
+        if args.tail == 0 {
+            return Err(ConfigError("AF_TAIL/--tail must be at least 1 block".to_owned()));
+        }
+        Ok(Self {
+            chain: resolve_chain(&args.onchain.chain)?,
+            discovery: DiscoverySettings::resolve(&args.discovery, args.netuid)?,
+            tail: args.tail,
+            save_to: args.save_metagraph.clone(),
         })
     }
 }

@@ -15,10 +15,11 @@ use super::ConfigError;
 pub enum WeightsMode {
     /// Score a replay directory offline.
     Replay(PathBuf),
-    /// Recompute from the store against a metagraph snapshot file; optionally save.
+    /// Recompute from the store against a metagraph snapshot file, or against the chain (see
+    /// [`ChainSnapshotSettings`](super::ChainSnapshotSettings)); optionally save.
     Recompute {
-        /// The snapshot file.
-        metagraph: PathBuf,
+        /// The snapshot file (`None`: read the chain).
+        metagraph: Option<PathBuf>,
         /// Save the summary to the store.
         save: bool,
     },
@@ -47,7 +48,7 @@ fn parse_threads(value: Option<usize>) -> Result<NonZeroUsize, ConfigError> {
 }
 
 impl WeightsSettings {
-    /// Validates `af weights` arguments: `--replay DIR`, `-r --metagraph FILE [--save]`, or
+    /// Validates `af weights` arguments: `--replay DIR`, `-r [--metagraph FILE] [--save]`, or
     /// `[-b BLOCK]` alone.
     ///
     /// # Errors
@@ -65,19 +66,19 @@ impl WeightsSettings {
             (Some(dir), false) => WeightsMode::Replay(dir.clone()),
             (None, true) => {
                 if args.block.is_some() {
-                    return usage("-r scores at the block of the --metagraph snapshot; -b selects a saved summary to show");
+                    return usage("-r scores at the current block (or the --metagraph snapshot's); -b selects a saved summary to show");
                 }
-                let Some(metagraph) = args.metagraph.clone() else {
-                    return usage("-r needs --metagraph FILE (a metagraph.json snapshot: block, hotkeys, queryable, ...)");
-                };
-                WeightsMode::Recompute { metagraph, save: args.save }
+                if args.metagraph.is_some() && args.save_metagraph.is_some() {
+                    return usage("--save-metagraph writes the snapshot read from the chain; with --metagraph there is nothing to write");
+                }
+                WeightsMode::Recompute { metagraph: args.metagraph.clone(), save: args.save }
             }
             (None, false) => {
                 if args.save {
                     return usage("--save applies to -r (recompute); a shown summary is already saved");
                 }
-                if args.metagraph.is_some() {
-                    return usage("--metagraph applies to -r (recompute)");
+                if args.metagraph.is_some() || args.save_metagraph.is_some() {
+                    return usage("--metagraph and --save-metagraph apply to -r (recompute)");
                 }
                 WeightsMode::Show(args.block)
             }
@@ -227,6 +228,9 @@ mod tests {
             recompute: false,
             block: None,
             metagraph: None,
+            save_metagraph: None,
+            netuid: 120,
+            tail: 40_000,
             save: false,
             json: false,
             parse_threads: None,
@@ -238,6 +242,13 @@ mod tests {
                 chain: crate::cli::ChainArgs { subtensor_endpoint: "finney".into(), subtensor_fallback: None, chain_timeout: 30 },
                 signer: crate::cli::SignerArgs::default(),
                 drand_public_key: None,
+            }),
+            discovery: Box::new(crate::cli::DiscoveryArgs {
+                chutes: crate::cli::ChutesApiArgs { chutes_api_url: "https://api.chutes.ai".into(), chutes_api_key: None },
+                hf_endpoint: None,
+                hf_token: None,
+                blacklist: None,
+                concurrency: 12,
             }),
         }
     }
@@ -264,10 +275,13 @@ mod tests {
         let recompute = WeightsArgs { recompute: true, metagraph: Some("m.json".into()), save: true, ..weights(None) };
         assert_eq!(
             WeightsSettings::resolve(&recompute).expect("recompute").mode,
-            WeightsMode::Recompute { metagraph: "m.json".into(), save: true }
+            WeightsMode::Recompute { metagraph: Some("m.json".into()), save: true }
         );
+        let from_chain = WeightsArgs { recompute: true, save_metagraph: Some("out.json".into()), ..weights(None) };
+        assert_eq!(WeightsSettings::resolve(&from_chain).expect("chain").mode, WeightsMode::Recompute { metagraph: None, save: false });
         for bad in [
-            WeightsArgs { recompute: true, ..weights(None) },
+            WeightsArgs { recompute: true, metagraph: Some("m".into()), save_metagraph: Some("o".into()), ..weights(None) },
+            WeightsArgs { save_metagraph: Some("o".into()), ..weights(None) },
             WeightsArgs { recompute: true, ..weights(Some("d")) },
             WeightsArgs { save: true, ..weights(None) },
             WeightsArgs { block: Some(1), ..weights(Some("d")) },

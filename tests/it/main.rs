@@ -20,4 +20,5 @@ mod support;
 mod timelock;
 mod wallet;
 mod weights;
+mod weights_chain;
 mod weights_set;
