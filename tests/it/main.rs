@@ -4,6 +4,7 @@ mod chain;
 mod chutes;
 mod cli;
 mod docker_env;
+mod docker_ssh;
 mod env_url;
 mod envs;
 mod eval_cli;
