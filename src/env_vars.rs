@@ -103,7 +103,7 @@ pub const AFFINETES_HOSTS: &str = "AFFINETES_HOSTS";
 pub const AF_SSH_IDENTITY: &str = "AF_SSH_IDENTITY";
 /// Host-key policy for `ssh://` Docker hosts: accept-new, strict or off (`--ssh-host-keys`).
 pub const AF_SSH_HOST_KEYS: &str = "AF_SSH_HOST_KEYS";
-/// known_hosts file for `ssh://` Docker hosts (`--ssh-known-hosts`).
+/// Known-hosts file for `ssh://` Docker hosts (`--ssh-known-hosts`).
 pub const AF_SSH_KNOWN_HOSTS: &str = "AF_SSH_KNOWN_HOSTS";
 /// Number of environment containers (`--replicas`).
 pub const AF_REPLICAS: &str = "AF_REPLICAS";

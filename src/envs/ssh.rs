@@ -137,7 +137,7 @@ pub enum HostKeyPolicy {
     /// (`StrictHostKeyChecking=accept-new`).
     #[default]
     AcceptNew,
-    /// Only hosts already in known_hosts (`StrictHostKeyChecking=yes`).
+    /// Only hosts already in `known_hosts` (`StrictHostKeyChecking=yes`).
     Strict,
     /// No checking at all, nothing recorded (the reference's behaviour; trusted networks only).
     Off,
@@ -167,7 +167,7 @@ pub struct SshOptions {
     pub identity: Option<PathBuf>,
     /// Host-key checking.
     pub host_keys: HostKeyPolicy,
-    /// known_hosts file; `None` is ssh's default (`~/.ssh/known_hosts`).
+    /// `known_hosts` file; `None` is ssh's default (`~/.ssh/known_hosts`).
     pub known_hosts: Option<PathBuf>,
     /// TCP connect timeout and budget for the forward to open.
     pub connect_timeout: Duration,

@@ -16,7 +16,7 @@ pub struct Sshd {
     pub key: PathBuf,
     /// A key the server refuses.
     pub wrong_key: PathBuf,
-    /// An empty, private known_hosts path for the client.
+    /// An empty, private `known_hosts` path for the client.
     pub known_hosts: PathBuf,
     child: Child,
     _dir: tempfile::TempDir,
