@@ -3,6 +3,7 @@
 mod chain;
 mod chutes;
 mod cli;
+mod docker_dood;
 mod docker_env;
 mod docker_ssh;
 mod env_url;
