@@ -3,7 +3,9 @@
 //! A [`Tunnel`] is one `ssh -N` child process with one local forward: the remote engine's
 //! socket to a local Unix socket (`-L <dir>/docker.sock:/var/run/docker.sock`), or a container
 //! port to a free loopback port (`-L 127.0.0.1:<port>:<container ip>:<port>`). The child is
-//! owned: [`Tunnel::ensure`] restarts it when it died, [`Tunnel::close`] (or `Drop`) kills it.
+//! owned: [`Tunnel::ensure`] restarts it when it died, [`Tunnel::close`] (or `Drop`) kills it,
+//! and where util-linux `setpriv` is available the child is started through
+//! `setpriv --pdeathsig TERM` so it also ends when `af` is killed outright.
 //! Connection options: `BatchMode` (never prompt), no connection sharing (`ControlMaster=no`,
 //! `ControlPath=none`), `ExitOnForwardFailure`, keep-alives, an optional identity file and a
 //! host-key policy ([`HostKeyPolicy`]). Key material is never read or logged by `af`.
@@ -432,7 +434,19 @@ impl Tunnel {
         if let Forward::Socket { local, .. } = &self.forward {
             let _ = std::fs::remove_file(local);
         }
-        let mut command = Command::new(&self.options.program);
+        // Through setpriv a missing client would only show as setpriv's exit: look for it first.
+        let missing = |source| Error::Missing { host: host.clone(), program: self.options.program.clone(), source };
+        if !program_exists(&self.options.program) {
+            return Err(missing(std::io::Error::new(std::io::ErrorKind::NotFound, "not found on PATH")));
+        }
+        let mut command = match parent_death_wrapper() {
+            Some(setpriv) => {
+                let mut command = Command::new(setpriv);
+                command.args(["--pdeathsig", "TERM", "--"]).arg(&self.options.program);
+                command
+            }
+            None => Command::new(&self.options.program),
+        };
         command
             .args(ssh_args(&self.target, &self.options, &self.forward))
             .stdin(std::process::Stdio::null())
@@ -440,8 +454,7 @@ impl Tunnel {
             .stderr(std::process::Stdio::piped())
             .kill_on_drop(true);
         tracing::debug!(host, forward = self.forward.spec(), "starting ssh");
-        let mut child =
-            command.spawn().map_err(|source| Error::Missing { host: host.clone(), program: self.options.program.clone(), source })?;
+        let mut child = command.spawn().map_err(missing)?;
         let stderr: Lines = Arc::new(Mutex::new(VecDeque::new()));
         if let Some(pipe) = child.stderr.take() {
             let (lines, host) = (Arc::clone(&stderr), host.clone());
@@ -486,6 +499,27 @@ impl Tunnel {
             Forward::Port { local_port, .. } => tokio::net::TcpStream::connect(("127.0.0.1", *local_port)).await.is_ok(),
         }
     }
+}
+
+/// Whether `program` (a path, or a name looked up on `PATH`) is an existing file.
+fn program_exists(program: &Path) -> bool {
+    if program.components().count() > 1 {
+        return program.is_file();
+    }
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+/// `setpriv` when it supports `--pdeathsig` (util-linux 2.33+): the kernel then signals the ssh
+/// child when the thread that started it, and so `af`, is gone. Checked once.
+fn parent_death_wrapper() -> Option<&'static Path> {
+    static WRAPPER: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    WRAPPER
+        .get_or_init(|| {
+            let path = ["/usr/bin/setpriv", "/bin/setpriv"].into_iter().map(PathBuf::from).find(|p| p.is_file())?;
+            let help = std::process::Command::new(&path).arg("--help").output().ok()?;
+            String::from_utf8_lossy(&help.stdout).contains("--pdeathsig").then_some(path)
+        })
+        .as_deref()
 }
 
 fn last_error(lines: &Lines) -> Option<String> {

@@ -253,10 +253,73 @@ async fn docker_ssh_refused_key_unknown_host_key_and_unreachable_host_are_one_li
         assert_eq!(code, Some(1), "{stderr}");
         assert!(stderr.contains(&format!("ssh://nobody@127.0.0.1:{closed}: SSH host unreachable")), "{stderr}");
 
+        let url = sshd.url();
+        let (code, stderr) = tokio::task::spawn_blocking(move || {
+            let output = af()
+                .args([
+                    "eval",
+                    "--env",
+                    "affine:sat",
+                    "--image",
+                    "af-test-unused:none",
+                    "--model",
+                    "m",
+                    "--base-url",
+                    "http://127.0.0.1:9/v1",
+                ])
+                .args(["--hosts", &url])
+                .env("PATH", "/nonexistent-af-test")
+                .output()
+                .expect("run af");
+            (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+        })
+        .await
+        .expect("join");
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("{}: cannot run the ssh client", sshd.url())), "{stderr}");
+
         let (code, stderr) = eval_error(sshd.url(), vec!["--ssh-host-keys".into(), "whenever".into()]).await;
         assert_eq!(code, Some(2), "{stderr}");
         assert!(stderr.contains("--ssh-host-keys"), "{stderr}");
         assert!(ssh_clients(sshd.port).is_empty());
+    })
+    .await
+    .expect("in time");
+}
+
+#[tokio::test]
+async fn docker_ssh_tunnels_end_when_af_is_killed_outright() {
+    tokio::time::timeout(LIMIT, async {
+        let (image, sshd) = (image().await, sshd().await);
+        let hang = OpenAiServer::start(Miner::Hang).await;
+        let mut child = af()
+            .args(["eval", "--env", "affine:sat", "--image", &image, "--docker-network", "host", "--mem-limit", "1g"])
+            .args(["--model", "test/model", "--base-url", &hang.base_url, "--task-id", "0", "--json"])
+            .args(["--hosts", &sshd.url()])
+            .env("AF_SSH_IDENTITY", &sshd.key)
+            .env("AF_SSH_KNOWN_HOSTS", &sshd.known_hosts)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn af eval");
+        let pid = child.id();
+        let started = Instant::now();
+        while hang.requests().is_empty() {
+            assert!(started.elapsed() < Duration::from_secs(60), "the evaluation never reached the miner");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(ssh_clients(sshd.port).len(), 2, "engine and container tunnels are up");
+        child.kill().expect("SIGKILL af");
+        child.wait().expect("reap af");
+        let killed = Instant::now();
+        while !ssh_clients(sshd.port).is_empty() {
+            assert!(killed.elapsed() < Duration::from_secs(5), "ssh children outlived af: {:?}", ssh_clients(sshd.port));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The container of the killed run is left for the next run's sweep; remove it here.
+        for id in containers_with_label(&format!("af.pid={pid}")) {
+            let _ = std::process::Command::new("docker").args(["rm", "-f", &id]).output();
+        }
     })
     .await
     .expect("in time");
