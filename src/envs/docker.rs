@@ -529,8 +529,17 @@ impl DockerEnv {
             if replica.healthy.load(Ordering::Relaxed) {
                 return replica;
             }
-            // Re-check an unhealthy replica before skipping it.
-            let client = replica.state.lock().await.client.clone();
+            // Re-check an unhealthy replica before skipping it (restarting its SSH forward first
+            // when that is what died).
+            let client = {
+                let state = replica.state.lock().await;
+                if let Some(tunnel) = &state.tunnel
+                    && let Err(error) = tunnel.ensure().await
+                {
+                    tracing::debug!(container = replica.name, %error, "ssh forward still down");
+                }
+                state.client.clone()
+            };
             if client.healthy().await {
                 replica.healthy.store(true, Ordering::Relaxed);
                 return replica;
