@@ -58,6 +58,13 @@ pub enum Command {
     /// Hugging Face Hub tools (download a model at a revision)
     #[command(subcommand)]
     Hub(HubCommand),
+    /// List committed miners: model, revision, chute, and whether the validator samples them
+    Miners(MinersArgs),
+    /// Download the model a uid has committed (repo at its revision) into a directory
+    Pull(PullArgs),
+    /// Deploy a Hugging Face model as a Chutes chute, ready to commit
+    #[command(name = "chutes-push", alias = "chutes_push")]
+    ChutesPush(ChutesPushArgs),
     /// Evaluate an OpenAI-compatible endpoint on an environment (SAT, ABD, DED)
     Eval(EvalArgs),
     /// Serve environments over the Affinetes protocol
@@ -472,4 +479,134 @@ pub struct CommitArgs {
     /// Print the signed extrinsic instead of submitting it
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Where the Chutes API is (shared by `miners` and `chutes-push`).
+#[derive(Debug, Clone, Args)]
+pub struct ChutesApiArgs {
+    /// Chutes management API base URL
+    #[arg(long, value_name = "URL", env = env_vars::CHUTES_API_URL, default_value = "https://api.chutes.ai")]
+    pub chutes_api_url: String,
+    /// Chutes API key (cpk_...)
+    #[arg(long, value_name = "KEY", env = env_vars::CHUTES_API_KEY, hide_env_values = true)]
+    pub chutes_api_key: Option<String>,
+}
+
+/// `af miners`.
+#[derive(Debug, Args)]
+pub struct MinersArgs {
+    /// Show only this uid
+    #[arg(long, value_name = "UID")]
+    pub uid: Option<u16>,
+    /// Also list uids without a commitment
+    #[arg(long)]
+    pub all: bool,
+    /// Subnet to read
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// The node.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Where miners' chutes and models are checked.
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The off-chain side of miner discovery (shared by `miners` and `weights -r`): the Chutes API,
+/// the Hub, the blacklist and how many lookups run at once.
+#[derive(Debug, Clone, Args)]
+pub struct DiscoveryArgs {
+    /// The Chutes API.
+    #[command(flatten)]
+    pub chutes: ChutesApiArgs,
+    /// Hugging Face Hub base URL
+    #[arg(long, value_name = "URL", env = env_vars::HF_ENDPOINT)]
+    pub hf_endpoint: Option<String>,
+    /// Hugging Face token (used for the weights listing; gating is checked anonymously)
+    #[arg(long, value_name = "TOKEN", env = env_vars::HF_TOKEN, hide_env_values = true)]
+    pub hf_token: Option<String>,
+    /// Comma-separated hotkeys never sampled
+    #[arg(long, value_name = "HOTKEYS", env = env_vars::AFFINE_MINER_BLACKLIST)]
+    pub blacklist: Option<String>,
+    /// Hub and Chutes lookups in flight at once
+    #[arg(long, value_name = "N", env = env_vars::AFFINE_META_CONCURRENCY, default_value_t = 12)]
+    pub concurrency: usize,
+}
+
+/// `af pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// The uid whose latest commitment names the model
+    pub uid: u16,
+    /// Destination directory (created if missing; partial downloads in it are resumed)
+    #[arg(long = "model-path", alias = "model_path", value_name = "DIR")]
+    pub model_path: PathBuf,
+    /// Hugging Face token for private or gated repositories
+    #[arg(long, value_name = "TOKEN", env = env_vars::HF_TOKEN, hide_env_values = true)]
+    pub hf_token: Option<String>,
+    /// Hugging Face Hub base URL
+    #[arg(long, value_name = "URL", env = env_vars::HF_ENDPOINT)]
+    pub hf_endpoint: Option<String>,
+    /// Files downloaded at once (default 8)
+    #[arg(long, value_name = "N", env = env_vars::AF_HUB_CONCURRENCY)]
+    pub concurrency: Option<usize>,
+    /// Subnet to read
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// The node.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Print one JSON object instead of the summary line
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `af chutes-push`.
+#[derive(Debug, Args)]
+pub struct ChutesPushArgs {
+    /// Hugging Face repository to deploy (owner/affine...)
+    #[arg(long, value_name = "REPO")]
+    pub repo: String,
+    /// The 40-hex commit of the revision to serve
+    #[arg(long, value_name = "SHA")]
+    pub revision: String,
+    /// The Chutes API.
+    #[command(flatten)]
+    pub chutes: ChutesApiArgs,
+    /// Chutes username (names the chute id) [default: username in the chutes config.ini]
+    #[arg(long = "chute-user", alias = "chute_user", value_name = "USER", env = env_vars::CHUTE_USER)]
+    pub chute_user: Option<String>,
+    /// Chutes config file (user id, username, hotkey seed) for hotkey-signed requests [default: ~/.chutes/config.ini]
+    #[arg(long, value_name = "FILE", env = env_vars::CHUTES_CONFIG_PATH)]
+    pub chutes_config: Option<PathBuf>,
+    /// Image to run (an official chutes/sglang or chutes/vllm image)
+    #[arg(long, value_name = "IMAGE", default_value = "chutes/sglang:nightly-2025081600")]
+    pub image: String,
+    /// Concurrent requests per instance
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub concurrency: u32,
+    /// GPUs per instance
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub gpu_count: u32,
+    /// Allowed GPU types, comma-separated
+    #[arg(long, value_name = "LIST", value_delimiter = ',', default_value = "a100,h100")]
+    pub gpu_types: Vec<String>,
+    /// Instances at most
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_instances: u32,
+    /// Utilisation above which another instance starts (0..1)
+    #[arg(long, value_name = "X", default_value_t = 0.5)]
+    pub scaling_threshold: f64,
+    /// Idle seconds before instances shut down
+    #[arg(long, value_name = "SECS", default_value_t = 3600)]
+    pub shutdown_after_seconds: u64,
+    /// Print the request body instead of sending it
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object instead of the table
+    #[arg(long)]
+    pub json: bool,
 }

@@ -117,3 +117,13 @@ pub const AGENTGYM_TOOL_TODO_KEY: &str = "AGENTGYM_TOOL_TODO_KEY";
 pub const AGENTGYM_TOOL_MOVIE_KEY: &str = "AGENTGYM_TOOL_MOVIE_KEY";
 /// `SHEET_EMAIL` passed to `AgentGym` containers, as the reference validator read it.
 pub const AGENTGYM_TOOL_SHEET_EMAIL: &str = "AGENTGYM_TOOL_SHEET_EMAIL";
+/// Comma-separated hotkeys never sampled (`--blacklist`), as the original affine.
+pub const AFFINE_MINER_BLACKLIST: &str = "AFFINE_MINER_BLACKLIST";
+/// Hub and Chutes lookups in flight during miner discovery (`--concurrency`), as the original.
+pub const AFFINE_META_CONCURRENCY: &str = "AFFINE_META_CONCURRENCY";
+/// Chutes management API base URL (`--chutes-api-url`), as the chutes SDK reads it.
+pub const CHUTES_API_URL: &str = "CHUTES_API_URL";
+/// Chutes username that names deployed chutes (`--chute-user`), as the original affine.
+pub const CHUTE_USER: &str = "CHUTE_USER";
+/// The chutes SDK's config file (`--chutes-config`), default `~/.chutes/config.ini`.
+pub const CHUTES_CONFIG_PATH: &str = "CHUTES_CONFIG_PATH";

@@ -23,6 +23,7 @@
 //! - [`replay`]: an offline scoring pass over a replay directory.
 //! - [`secret`]: a redacting wrapper for keys, tokens and passwords.
 //! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
+//! - [`miners`]: miner discovery: which committed miners are sampled, and why the others are not.
 //! - [`commands`]: one module per subcommand, wiring settings to the modules above.
 //!
 //! Data flows one way: store -> scoring -> summary/output.
@@ -35,6 +36,7 @@ pub mod envs;
 pub mod error;
 pub mod hub;
 pub mod inference;
+pub mod miners;
 pub mod model;
 pub mod output;
 pub mod replay;

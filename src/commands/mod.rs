@@ -1,11 +1,14 @@
 //! One module per subcommand: each resolves its settings and wires the library modules.
 
+pub mod chutes_push;
 pub mod commit;
 pub mod dataset;
 pub mod env;
 pub mod eval;
 pub mod hub;
 pub mod metagraph;
+pub mod miners;
+pub mod pull;
 pub mod sandbox_exec;
 pub mod wallet;
 pub mod weights;
@@ -31,5 +34,8 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
         Command::Wallet(command) => wallet::run(&command, printer),
         Command::Metagraph(args) => metagraph::run(&args, printer).await,
         Command::Commit(args) => commit::run(&args, printer, token).await,
+        Command::Miners(args) => miners::run(&args, printer).await,
+        Command::Pull(args) => pull::run(&args, printer, token).await,
+        Command::ChutesPush(args) => chutes_push::run(&args, printer).await,
     }
 }

@@ -7,17 +7,20 @@
 
 //!
 //! One file per group of commands: `store` (`weights`, `dataset pull`), `envs` (`eval`,
-//! `env serve`), `hub` (`hub download`) and `chain` (`wallet`, `metagraph`, `commit`); their
+//! `env serve`), `hub` (`hub download`), `chain` (`wallet`, `metagraph`, `commit`) and `miners` (`miners`,
+//! `pull`, `chutes-push`); their
 //! types are re-exported here.
 
 mod chain;
 mod envs;
 mod hub;
+mod miners;
 mod store;
 
 pub use chain::*;
 pub use envs::*;
 pub use hub::*;
+pub use miners::*;
 pub use store::*;
 
 use crate::cli::{GlobalArgs, LogFormat};

@@ -2,6 +2,7 @@
 
 mod chain;
 mod chutes;
+mod chutes_push;
 mod cli;
 mod docker_dood;
 mod docker_env;
@@ -12,6 +13,8 @@ mod eval_cli;
 mod golden;
 mod hub;
 mod hub_cli;
+mod miners;
+mod pull;
 mod sandbox;
 mod signing;
 mod store;

@@ -1,0 +1,89 @@
+//! `af miners`: every committed miner with its model, revision, chute and verdict.
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::chain::client::ChainClient;
+use crate::cli::MinersArgs;
+use crate::error::ExitStatus;
+use crate::hub::HubClient;
+use crate::inference::chutes::ChutesClient;
+use crate::miners::{Miner, Sources, Verdict, discover};
+use crate::output::{Printer, plain_table};
+use crate::settings::MinersSettings;
+
+#[derive(Debug, Serialize)]
+struct Document<'a> {
+    netuid: u16,
+    block: u64,
+    valid: usize,
+    rejected: &'a std::collections::BTreeMap<&'static str, usize>,
+    miners: Vec<&'a Miner>,
+}
+
+/// Runs `af miners`.
+///
+/// # Errors
+/// Bad flags, an unreachable node, or a uid that is not registered; Hub and Chutes failures
+/// only reject the miners concerned.
+pub async fn run(args: &MinersArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
+    let settings = MinersSettings::resolve(args)?;
+    let netuid = settings.discovery.options.netuid;
+    let chain = ChainClient::connect(settings.chain.clone()).await.context("failed to reach subtensor")?;
+    let sources =
+        Sources::new(chain, ChutesClient::new(settings.discovery.chutes.clone())?, HubClient::new(settings.discovery.hub.clone())?);
+    let bar = printer.count_progress(0, "checking miners");
+    let discovery = discover(&sources, &settings.discovery.options, &bar).await;
+    bar.finish_and_clear();
+    let discovery = discovery?;
+    if let Some(uid) = settings.uid
+        && usize::from(uid) >= discovery.hotkeys.len()
+    {
+        anyhow::bail!("uid {uid} is not registered on netuid {netuid} ({} uids)", discovery.hotkeys.len());
+    }
+    // Duplicates are judged against every miner, so --uid filters the output, not the checks.
+    let shown: Vec<&Miner> = discovery
+        .miners
+        .iter()
+        .filter(|m| settings.uid.is_none_or(|uid| m.uid == uid))
+        .filter(|m| settings.all || settings.uid.is_some() || m.first_block.is_some())
+        .collect();
+    let valid = discovery.valid().count();
+    if settings.json {
+        let document = Document { netuid, block: discovery.block, valid, rejected: &discovery.rejected, miners: shown };
+        printer.json(&document).context("failed to write to stdout")?;
+        return Ok(ExitStatus::Success);
+    }
+    let header = ["UID", "Hotkey", "Model", "Revision", "Block", "Chute", "Status"].map(str::to_owned).to_vec();
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|m| {
+            vec![
+                m.uid.to_string(),
+                short(&m.hotkey, 10),
+                m.model.clone().unwrap_or_default(),
+                m.revision.as_deref().map(|r| short(r, 12)).unwrap_or_default(),
+                m.block.map(|b| b.to_string()).unwrap_or_default(),
+                m.slug.clone().unwrap_or_default(),
+                match &m.verdict {
+                    Verdict::Valid => "valid".to_owned(),
+                    Verdict::Rejected { reason } => format!("rejected: {reason}"),
+                },
+            ]
+        })
+        .collect();
+    let counts: Vec<String> = discovery.rejected.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+    let text = format!(
+        "Miners of netuid {netuid} at block {}: {valid} valid, {} rejected{}\n{}",
+        discovery.block,
+        discovery.rejected.values().sum::<usize>(),
+        if counts.is_empty() { String::new() } else { format!(" ({})", counts.join(", ")) },
+        plain_table(&header, &rows)
+    );
+    printer.raw(&text).context("failed to write to stdout")?;
+    Ok(ExitStatus::Success)
+}
+
+fn short(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars { text.to_owned() } else { format!("{}…", text.chars().take(chars).collect::<String>()) }
+}
