@@ -325,6 +325,7 @@ impl Tunnel {
     /// # Errors
     /// See [`Error`].
     pub async fn docker_socket(target: &SshTarget, options: &SshOptions) -> Result<Self, Error> {
+        remove_stale_socket_dirs();
         let dir = std::env::temp_dir().join(format!("af-ssh-{}-{}", std::process::id(), SOCKET_COUNTER.fetch_add(1, Ordering::Relaxed)));
         let made = std::fs::create_dir_all(&dir).and_then(|()| {
             use std::os::unix::fs::PermissionsExt as _;
@@ -497,6 +498,23 @@ impl Tunnel {
         match &self.forward {
             Forward::Socket { local, .. } => tokio::net::UnixStream::connect(local).await.is_ok(),
             Forward::Port { local_port, .. } => tokio::net::TcpStream::connect(("127.0.0.1", *local_port)).await.is_ok(),
+        }
+    }
+}
+
+/// Removes `af-ssh-<pid>-<n>` socket directories of processes that are gone (an `af` that was
+/// killed before it could clean up).
+fn remove_stale_socket_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix("af-ssh-")).and_then(|rest| rest.split('-').next()) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<i32>() else { continue };
+        let gone = matches!(nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None), Err(nix::errno::Errno::ESRCH));
+        if gone && pid > 0 {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

@@ -316,6 +316,12 @@ async fn docker_ssh_tunnels_end_when_af_is_killed_outright() {
             assert!(killed.elapsed() < Duration::from_secs(5), "ssh children outlived af: {:?}", ssh_clients(sshd.port));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // The next tunnel removes the killed run's socket directory.
+        let stale = std::env::temp_dir().join(format!("af-ssh-{pid}-0"));
+        assert!(stale.is_dir(), "the killed af had its socket directory at {}", stale.display());
+        let target = SshTarget::parse(&sshd.url()).expect("url");
+        Tunnel::docker_socket(&target, &options(&sshd)).await.expect("tunnel").close().await;
+        assert!(!stale.exists(), "stale socket directory {} was not removed", stale.display());
         // The container of the killed run is left for the next run's sweep; remove it here.
         for id in containers_with_label(&format!("af.pid={pid}")) {
             let _ = std::process::Command::new("docker").args(["rm", "-f", &id]).output();
