@@ -79,6 +79,8 @@ fn main() {
             kind: None,
             read_timeout: Duration::from_secs(60),
             ready_timeout: Some(Duration::from_secs(60)),
+            hosts: Vec::new(),
+            ssh: affine::envs::ssh::SshOptions::default(),
         };
         let mut ready = Vec::new();
         for _ in 0..5 {

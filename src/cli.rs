@@ -156,6 +156,18 @@ pub struct EnvRunnerArgs {
     /// Pull the image before starting (falls back to the local image when the pull fails)
     #[arg(long, requires = "image")]
     pub pull: bool,
+    /// Docker hosts, one replica each, comma-separated: localhost or ssh:// URLs with a user (user at host, optional port)
+    #[arg(long, value_name = "HOSTS", env = env_vars::AFFINETES_HOSTS)]
+    pub hosts: Option<String>,
+    /// SSH identity file for ssh:// hosts (default: ssh's own keys and agent)
+    #[arg(long, value_name = "FILE", env = env_vars::AF_SSH_IDENTITY)]
+    pub ssh_identity: Option<std::path::PathBuf>,
+    /// SSH host-key policy: accept-new (trust on first use), strict (known hosts only) or off
+    #[arg(long, value_name = "POLICY", env = env_vars::AF_SSH_HOST_KEYS, default_value = "accept-new")]
+    pub ssh_host_keys: String,
+    /// Known-hosts file for ssh:// hosts (default: ssh's own)
+    #[arg(long, value_name = "FILE", env = env_vars::AF_SSH_KNOWN_HOSTS)]
+    pub ssh_known_hosts: Option<std::path::PathBuf>,
 }
 
 /// `af env`.

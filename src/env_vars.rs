@@ -105,6 +105,15 @@ pub const AF_IMAGE: &str = "AF_IMAGE";
 pub const AF_ENV_URL: &str = "AF_ENV_URL";
 /// Docker network mode of environment containers (`--docker-network`, e.g. `host`).
 pub const AF_DOCKER_NETWORK: &str = "AF_DOCKER_NETWORK";
+/// Docker hosts of environment containers, comma-separated `localhost` / `ssh://user@host[:port]`
+/// (`--hosts`), one replica per host.
+pub const AFFINETES_HOSTS: &str = "AFFINETES_HOSTS";
+/// Identity file `ssh` uses for `ssh://` Docker hosts (`--ssh-identity`).
+pub const AF_SSH_IDENTITY: &str = "AF_SSH_IDENTITY";
+/// Host-key policy for `ssh://` Docker hosts: accept-new, strict or off (`--ssh-host-keys`).
+pub const AF_SSH_HOST_KEYS: &str = "AF_SSH_HOST_KEYS";
+/// Known-hosts file for `ssh://` Docker hosts (`--ssh-known-hosts`).
+pub const AF_SSH_KNOWN_HOSTS: &str = "AF_SSH_KNOWN_HOSTS";
 /// Number of environment containers (`--replicas`).
 pub const AF_REPLICAS: &str = "AF_REPLICAS";
 /// Memory limit of each environment container (`--mem-limit`, e.g. `10g`).

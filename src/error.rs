@@ -85,6 +85,9 @@ fn hint(error: &anyhow::Error) -> Option<&'static str> {
 
 fn docker_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     match cause.downcast_ref::<crate::envs::docker::Error>()? {
+        crate::envs::docker::Error::Connect { host, .. } if host.starts_with("ssh://") => {
+            Some("the SSH login works; can that user reach /var/run/docker.sock on the host (docker group)?")
+        }
         crate::envs::docker::Error::Connect { .. } => Some("is the Docker engine running? set DOCKER_HOST to reach another engine"),
         crate::envs::docker::Error::ImageMissing { .. } => {
             Some("build the af environment image with `af env image build --tag TAG`, or pass --pull for a registry image")

@@ -101,6 +101,8 @@ fn container_spec(settings: &EvalSettings, docker: &DockerRunSettings) -> Contai
         kind: None,
         read_timeout: crate::envs::client::DEFAULT_READ_TIMEOUT,
         ready_timeout: None,
+        hosts: docker.hosts.clone(),
+        ssh: docker.ssh.clone(),
     }
 }
 
@@ -128,7 +130,7 @@ pub async fn run(args: &EvalArgs, printer: Printer, token: CancellationToken) ->
             let spec = container_spec(&settings, docker);
             let started = tokio::select! {
                 () = token.cancelled() => {
-                    crate::envs::docker::cleanup_run(&run_id).await;
+                    crate::envs::docker::cleanup_run(&spec, &run_id).await;
                     return Ok(ExitStatus::Interrupted);
                 }
                 started = DockerEnv::start(&spec, &run_id) => started,

@@ -16,6 +16,11 @@
 //!   the address and waits for health; a call that fails on transport is an infrastructure
 //!   failure, and the replica is skipped until it answers `/health` again;
 //! - replicas are picked round-robin;
+//! - replicas can live on several engines ([`DockerHost`]): the local one and remote ones
+//!   reached over SSH ([`super::ssh`]): the engine socket and each container port are
+//!   forwarded by owned `ssh` processes, restarted when they die and killed on shutdown;
+//! - run inside a container that uses the host's engine (dood, [`super::runtime`]), containers
+//!   join the caller's network and are addressed by name;
 //! - [`DockerEnv::shutdown`] (or `Drop`) removes this run's containers, and
 //!   [`sweep_stale`] removes `af.managed` containers whose owning process on this host is gone.
 //!
@@ -37,6 +42,7 @@ use serde_json::{Map, Value};
 
 use super::client::{CallError, ProtocolClient};
 use super::registry::EnvKind;
+use super::ssh::{SshOptions, SshTarget, Tunnel};
 use crate::secret::Secret;
 
 /// Image label naming the protocol flavour.
@@ -96,13 +102,20 @@ pub enum Error {
     /// The protocol client could not be built.
     #[error(transparent)]
     Client(#[from] super::client::Error),
+    /// An SSH tunnel to a remote host failed.
+    #[error(transparent)]
+    Ssh(#[from] super::ssh::Error),
 }
 
 impl Error {
     /// Whether the user named something that does not exist (a missing image).
     #[must_use]
     pub fn is_user_input(&self) -> bool {
-        matches!(self, Self::ImageMissing { .. })
+        match self {
+            Self::ImageMissing { .. } => true,
+            Self::Ssh(error) => error.is_user_input(),
+            _ => false,
+        }
     }
 }
 
@@ -121,6 +134,126 @@ pub async fn connect() -> Result<Docker, Error> {
     let docker = docker.negotiate_version().await.map_err(connect_error)?;
     docker.ping().await.map_err(connect_error)?;
     Ok(docker)
+}
+
+/// Connects to an engine through a local Unix socket (an SSH-forwarded remote socket).
+async fn connect_socket(path: &std::path::Path, host: &str) -> Result<Docker, Error> {
+    let connect_error = |source| Error::Connect { host: host.to_owned(), source };
+    let path = path.to_string_lossy();
+    let docker = Docker::connect_with_unix(&path, 180, bollard::API_DEFAULT_VERSION).map_err(connect_error)?;
+    let docker = docker.negotiate_version().await.map_err(connect_error)?;
+    docker.ping().await.map_err(connect_error)?;
+    Ok(docker)
+}
+
+/// Where a replica's engine is: `localhost` or `ssh://user@host[:port]` (`AFFINETES_HOSTS`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DockerHost {
+    /// The engine of `DOCKER_HOST` or the local socket.
+    Local,
+    /// A remote engine reached over SSH.
+    Ssh(SshTarget),
+}
+
+impl DockerHost {
+    /// Parses one entry.
+    ///
+    /// # Errors
+    /// Anything but `localhost` or a valid `ssh://` URL.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("localhost") || text.eq_ignore_ascii_case("local") {
+            return Ok(Self::Local);
+        }
+        if text.starts_with("ssh://") {
+            return SshTarget::parse(text).map(Self::Ssh);
+        }
+        Err(format!("Docker host {text:?}: use localhost or ssh://user@host[:port]"))
+    }
+
+    /// Parses a comma-separated list (empty entries are skipped).
+    ///
+    /// # Errors
+    /// An entry [`DockerHost::parse`] rejects.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, String> {
+        text.split(',').filter(|entry| !entry.trim().is_empty()).map(Self::parse).collect()
+    }
+}
+
+impl std::fmt::Display for DockerHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Local => f.write_str("localhost"),
+            Self::Ssh(target) => target.fmt(f),
+        }
+    }
+}
+
+/// One engine and, for a remote one, the tunnel to its socket.
+#[derive(Debug)]
+struct Engine {
+    host: DockerHost,
+    docker: Docker,
+    tunnel: Option<Tunnel>,
+    ssh: SshOptions,
+    /// In dood: the caller's network, which containers join and where names resolve.
+    dood_network: Option<String>,
+}
+
+impl Engine {
+    async fn connect(host: &DockerHost, ssh: &SshOptions, detect_dood: bool) -> Result<Self, Error> {
+        match host {
+            DockerHost::Local => {
+                let docker = connect().await?;
+                let dood_network = if detect_dood { dood_network(&docker).await } else { None };
+                Ok(Self { host: host.clone(), docker, tunnel: None, ssh: ssh.clone(), dood_network })
+            }
+            DockerHost::Ssh(target) => {
+                let tunnel = Tunnel::docker_socket(target, ssh).await?;
+                let socket = tunnel.local_socket().map(std::path::Path::to_path_buf).unwrap_or_default();
+                let docker = connect_socket(&socket, &target.to_string()).await?;
+                Ok(Self { host: host.clone(), docker, tunnel: Some(tunnel), ssh: ssh.clone(), dood_network: None })
+            }
+        }
+    }
+
+    /// A fresh connection to the same engine (for cleanup from another runtime).
+    async fn reconnect(&self) -> Result<Docker, Error> {
+        match &self.tunnel {
+            None => connect().await,
+            Some(tunnel) => {
+                let socket = tunnel.local_socket().map(std::path::Path::to_path_buf).unwrap_or_default();
+                connect_socket(&socket, &self.host.to_string()).await
+            }
+        }
+    }
+}
+
+/// In dood (this process in a container on the host's engine), the caller's own network: env
+/// containers join it and are addressed by name. `None` elsewhere, and when the caller's
+/// container or a user-defined network cannot be found (the default bridge has no name
+/// resolution, so containers there are addressed by IP).
+async fn dood_network(docker: &Docker) -> Option<String> {
+    if super::runtime::detect() != super::runtime::Runtime::Dood {
+        return None;
+    }
+    let Some(id) = super::runtime::own_container_id() else {
+        tracing::warn!("running in a container without dockerd, but its id is not in /proc/self/mountinfo; addressing containers by IP");
+        return None;
+    };
+    let inspect = match docker.inspect_container(&id, None).await {
+        Ok(inspect) => inspect,
+        Err(error) => {
+            tracing::warn!(%error, container = &id[..12], "cannot inspect this process's own container; addressing containers by IP");
+            return None;
+        }
+    };
+    let networks = inspect.network_settings.and_then(|n| n.networks).unwrap_or_default();
+    let mut names: Vec<&str> = networks.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let network = super::runtime::caller_network(names).filter(|name| name != "bridge");
+    tracing::info!(container = &id[..12], network = network.as_deref().unwrap_or("bridge (by IP)"), "docker-outside-of-docker");
+    network
 }
 
 /// A fresh run id: 12 hex digits from the process id, the clock and a counter.
@@ -160,6 +293,18 @@ pub struct ContainerSpec {
     pub read_timeout: Duration,
     /// Readiness budget; `None` is the reference's (120 s / 180 s).
     pub ready_timeout: Option<Duration>,
+    /// One replica per entry (then `replicas` is ignored); empty: `replicas` on the local engine.
+    pub hosts: Vec<DockerHost>,
+    /// How `ssh://` hosts are reached.
+    pub ssh: SshOptions,
+}
+
+impl ContainerSpec {
+    /// The engine of each replica, in replica order.
+    #[must_use]
+    pub fn replica_hosts(&self) -> Vec<DockerHost> {
+        if self.hosts.is_empty() { vec![DockerHost::Local; self.replicas] } else { self.hosts.clone() }
+    }
 }
 
 /// Parses a docker-py memory size (`10g`, `512m`, `1024k`, `100b`, plain bytes; 1024-based).
@@ -186,6 +331,7 @@ pub fn parse_mem_limit(text: &str) -> Result<i64, String> {
 #[derive(Debug)]
 struct Replica {
     name: String,
+    engine: std::sync::Arc<Engine>,
     /// Free loopback port on the host network, else `None` (container IP, port 8000).
     host_port: Option<u16>,
     state: tokio::sync::Mutex<ReplicaState>,
@@ -197,12 +343,14 @@ struct Replica {
 struct ReplicaState {
     client: ProtocolClient,
     started_at: String,
+    /// The SSH forward of a container on a remote engine.
+    tunnel: Option<Tunnel>,
 }
 
 /// Running containers of one environment, owned by this process.
 #[derive(Debug)]
 pub struct DockerEnv {
-    docker: Docker,
+    engines: Vec<std::sync::Arc<Engine>>,
     name: String,
     run_id: String,
     kind: EnvKind,
@@ -220,20 +368,42 @@ impl DockerEnv {
     /// # Errors
     /// No engine, a missing image, or a container that does not start or become healthy.
     pub async fn start(spec: &ContainerSpec, run_id: &str) -> Result<Self, Error> {
-        let docker = connect().await?;
-        sweep_stale(&docker).await;
-        let image = ensure_image(&docker, &spec.image, spec.pull).await?;
+        let hosts = spec.replica_hosts();
+        let mut distinct: Vec<DockerHost> = Vec::new();
+        for host in &hosts {
+            if !distinct.contains(host) {
+                distinct.push(host.clone());
+            }
+        }
+        let detect_dood = spec.network.is_none();
+        let connected = futures_util::future::join_all(distinct.iter().map(|host| Engine::connect(host, &spec.ssh, detect_dood))).await;
+        let mut engines = Vec::new();
+        for engine in connected {
+            engines.push(std::sync::Arc::new(engine?));
+        }
+        let mut image = None;
+        for engine in &engines {
+            sweep_stale(&engine.docker).await;
+            let inspect = ensure_image(&engine.docker, &spec.image, spec.pull).await.map_err(|error| match (&engine.host, error) {
+                (DockerHost::Ssh(target), Error::ImageMissing { image, pull }) => {
+                    Error::ImageMissing { image: format!("{image} on {target}"), pull }
+                }
+                (_, error) => error,
+            })?;
+            image.get_or_insert(inspect);
+        }
+        let image = image.ok_or_else(|| Error::Start { name: spec.name_prefix.clone(), message: "no replicas requested".to_owned() })?;
         let kind = spec.kind.unwrap_or_else(|| image_kind(&image));
         // Only `af env serve` images (they carry the content label) listen on `AF_PORT`; other
-        // images listen on 8000, so on the host network only one of them fits.
+        // images listen on 8000, so on the host network only one of them fits per engine.
         let reads_port = image.config.as_ref().and_then(|c| c.labels.as_ref()).is_some_and(|l| l.contains_key(CONTENT_LABEL));
         let host_network = spec.network.as_deref() == Some("host");
-        if host_network && !reads_port && spec.replicas > 1 {
+        let most_per_engine = distinct.iter().map(|d| hosts.iter().filter(|h| *h == d).count()).max().unwrap_or(0);
+        if host_network && !reads_port && most_per_engine > 1 {
             return Err(Error::Start {
                 name: spec.name_prefix.clone(),
                 message: format!(
-                    "{} replicas on the host network need an image that listens on AF_PORT (af env image build); this one listens on {CONTAINER_PORT}",
-                    spec.replicas
+                    "{most_per_engine} replicas on one engine's host network need an image that listens on AF_PORT (af env image build); this one listens on {CONTAINER_PORT}"
                 ),
             });
         }
@@ -243,10 +413,14 @@ impl DockerEnv {
         });
         let base = format!("{}-{run_id}", spec.name_prefix);
         let names: Vec<String> =
-            if spec.replicas == 1 { vec![base.clone()] } else { (0..spec.replicas).map(|i| format!("{base}-{i}")).collect() };
-        let started = futures_util::future::join_all(
-            names.iter().map(|name| start_replica(&docker, spec, run_id, name, (kind, reads_port), ready_timeout)),
-        )
+            if hosts.len() == 1 { vec![base.clone()] } else { (0..hosts.len()).map(|i| format!("{base}-{i}")).collect() };
+        let started = futures_util::future::join_all(names.iter().zip(&hosts).map(|(name, host)| {
+            let engine = engines.iter().find(|e| &e.host == host).map(std::sync::Arc::clone);
+            async move {
+                let engine = engine.ok_or_else(|| Error::Start { name: name.clone(), message: format!("no engine for {host}") })?;
+                start_replica(engine, spec, run_id, name, (kind, reads_port), ready_timeout).await
+            }
+        }))
         .await;
         let mut replicas = Vec::new();
         let mut failure = None;
@@ -257,7 +431,7 @@ impl DockerEnv {
             }
         }
         let env = Self {
-            docker,
+            engines,
             name: base,
             run_id: run_id.to_owned(),
             kind,
@@ -292,6 +466,32 @@ impl DockerEnv {
         self.replicas.iter().map(|r| r.name.clone()).collect()
     }
 
+    /// The engine of each replica (`localhost` or `ssh://…`), in replica order.
+    #[must_use]
+    pub fn replica_hosts(&self) -> Vec<String> {
+        self.replicas.iter().map(|r| r.engine.host.to_string()).collect()
+    }
+
+    /// Process ids of the running `ssh` children (engine sockets and container ports).
+    pub async fn ssh_pids(&self) -> Vec<u32> {
+        let mut pids = Vec::new();
+        for engine in &self.engines {
+            if let Some(tunnel) = &engine.tunnel
+                && let Some(pid) = tunnel.pid().await
+            {
+                pids.push(pid);
+            }
+        }
+        for replica in &self.replicas {
+            if let Some(tunnel) = &replica.state.lock().await.tunnel
+                && let Some(pid) = tunnel.pid().await
+            {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+
     /// How many calls each replica was picked for, in replica order.
     #[must_use]
     pub fn calls_per_replica(&self) -> Vec<usize> {
@@ -311,7 +511,7 @@ impl DockerEnv {
         let result = client.call(method, kwargs).await;
         if let Err(CallError::Infrastructure(message)) = &result {
             replica.healthy.store(false, Ordering::Relaxed);
-            let restarted = match inspect_start(&self.docker, &replica.name).await {
+            let restarted = match inspect_start(&replica.engine.docker, &replica.name).await {
                 Ok((started_at, running)) => !running || started_at != replica.state.lock().await.started_at,
                 Err(_) => true,
             };
@@ -329,8 +529,17 @@ impl DockerEnv {
             if replica.healthy.load(Ordering::Relaxed) {
                 return replica;
             }
-            // Re-check an unhealthy replica before skipping it.
-            let client = replica.state.lock().await.client.clone();
+            // Re-check an unhealthy replica before skipping it (restarting its SSH forward first
+            // when that is what died).
+            let client = {
+                let state = replica.state.lock().await;
+                if let Some(tunnel) = &state.tunnel
+                    && let Err(error) = tunnel.ensure().await
+                {
+                    tracing::debug!(container = replica.name, %error, "ssh forward still down");
+                }
+                state.client.clone()
+            };
             if client.healthy().await {
                 replica.healthy.store(true, Ordering::Relaxed);
                 return replica;
@@ -343,15 +552,27 @@ impl DockerEnv {
     /// container to its new address; returns the client to call through.
     async fn prepare(&self, replica: &Replica) -> Result<ProtocolClient, CallError> {
         let infra = |text: String| CallError::Infrastructure(format!("container {}: {text}", replica.name));
-        let (started_at, running) = inspect_start(&self.docker, &replica.name).await.map_err(|e| infra(e.to_string()))?;
+        if let Some(tunnel) = &replica.engine.tunnel {
+            tunnel.ensure().await.map_err(|e| infra(e.to_string()))?;
+        }
+        let (started_at, running) = inspect_start(&replica.engine.docker, &replica.name).await.map_err(|e| infra(e.to_string()))?;
         if !running {
             replica.healthy.store(false, Ordering::Relaxed);
             return Err(infra("is not running".to_owned()));
         }
         let mut state = replica.state.lock().await;
+        if state.started_at == started_at
+            && let Some(tunnel) = &state.tunnel
+        {
+            tunnel.ensure().await.map_err(|e| infra(e.to_string()))?;
+        }
         if state.started_at != started_at {
             tracing::warn!(container = replica.name, "container restarted; re-resolving its address");
-            let url = address(&self.docker, &replica.name, replica.host_port).await.map_err(|e| infra(e.to_string()))?;
+            if let Some(old) = state.tunnel.take() {
+                old.close().await;
+            }
+            let (url, tunnel) = address(&replica.engine, &replica.name, replica.host_port).await.map_err(|e| infra(e.to_string()))?;
+            state.tunnel = tunnel;
             state.client = ProtocolClient::new(&url, self.kind, self.read_timeout).map_err(|e| infra(e.to_string()))?;
             state.started_at = started_at;
             if !wait_healthy(&state.client, self.ready_timeout).await {
@@ -368,7 +589,19 @@ impl DockerEnv {
         if self.shut_down.swap(true, Ordering::SeqCst) {
             return;
         }
-        remove_run(&self.docker, &self.run_id).await;
+        for engine in &self.engines {
+            remove_run(&engine.docker, &self.run_id).await;
+        }
+        for replica in &self.replicas {
+            if let Some(tunnel) = replica.state.lock().await.tunnel.take() {
+                tunnel.close().await;
+            }
+        }
+        for engine in &self.engines {
+            if let Some(tunnel) = &engine.tunnel {
+                tunnel.close().await;
+            }
+        }
     }
 }
 
@@ -379,12 +612,16 @@ impl Drop for DockerEnv {
         }
         // No async in Drop: remove the containers from a helper thread with its own runtime
         // and its own engine connection (this one's pool belongs to the caller's runtime).
+        // The SSH tunnels are still open here; they are killed when the fields drop.
         let run_id = self.run_id.clone();
+        let engines = self.engines.clone();
         let cleanup = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
             runtime.block_on(async {
-                if let Ok(docker) = connect().await {
-                    remove_run(&docker, &run_id).await;
+                for engine in engines {
+                    if let Ok(docker) = engine.reconnect().await {
+                        remove_run(&docker, &run_id).await;
+                    }
                 }
             });
         });
@@ -392,12 +629,24 @@ impl Drop for DockerEnv {
     }
 }
 
-/// Connects and removes every container of run `run_id` (for a start that was abandoned
-/// before it returned its [`DockerEnv`]).
-pub async fn cleanup_run(run_id: &str) {
-    match connect().await {
-        Ok(docker) => remove_run(&docker, run_id).await,
-        Err(error) => tracing::warn!(%error, run_id, "cannot remove the run's containers"),
+/// Connects to each engine of `spec` and removes every container of run `run_id` (for a
+/// start that was abandoned before it returned its [`DockerEnv`]).
+pub async fn cleanup_run(spec: &ContainerSpec, run_id: &str) {
+    let mut done = Vec::new();
+    for host in spec.replica_hosts() {
+        if done.contains(&host) {
+            continue;
+        }
+        match Engine::connect(&host, &spec.ssh, false).await {
+            Ok(engine) => {
+                remove_run(&engine.docker, run_id).await;
+                if let Some(tunnel) = &engine.tunnel {
+                    tunnel.close().await;
+                }
+            }
+            Err(error) => tracing::warn!(%error, run_id, %host, "cannot remove the run's containers"),
+        }
+        done.push(host);
     }
 }
 
@@ -492,14 +741,16 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 async fn start_replica(
-    docker: &Docker,
+    engine: std::sync::Arc<Engine>,
     spec: &ContainerSpec,
     run_id: &str,
     name: &str,
     (kind, reads_port): (EnvKind, bool),
     ready_timeout: Duration,
 ) -> Result<Replica, Error> {
+    let docker = &engine.docker;
     let failed = |message: String| Error::Start { name: name.to_owned(), message };
+    let network = spec.network.clone().or_else(|| engine.dood_network.clone());
     let host_port = match (spec.network.as_deref() == Some("host"), reads_port) {
         (true, true) => Some(free_port().map_err(|e| failed(format!("no free port: {e}")))?),
         (true, false) => Some(CONTAINER_PORT),
@@ -527,7 +778,7 @@ async fn start_replica(
         host_config: Some(HostConfig {
             restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: None }),
             memory: Some(spec.mem_limit),
-            network_mode: spec.network.clone(),
+            network_mode: network,
             ..HostConfig::default()
         }),
         ..ContainerCreateBody::default()
@@ -545,16 +796,20 @@ async fn start_replica(
         if !running {
             return Err(failed(format!("it is not running{}", last_logs(docker, name).await)));
         }
-        let url = address(docker, name, host_port).await?;
+        let (url, tunnel) = address(&engine, name, host_port).await?;
         let client = ProtocolClient::new(&url, kind, spec.read_timeout)?;
         if !wait_healthy(&client, ready_timeout).await {
+            if let Some(tunnel) = tunnel {
+                tunnel.close().await;
+            }
             return Err(failed(format!("HTTP server did not start within {} s{}", ready_timeout.as_secs(), last_logs(docker, name).await)));
         }
-        tracing::info!(container = name, url, ready_ms = started.elapsed().as_millis(), "container ready");
+        tracing::info!(container = name, host = %engine.host, url, ready_ms = started.elapsed().as_millis(), "container ready");
         Ok(Replica {
             name: name.to_owned(),
+            engine: std::sync::Arc::clone(&engine),
             host_port,
-            state: tokio::sync::Mutex::new(ReplicaState { client, started_at }),
+            state: tokio::sync::Mutex::new(ReplicaState { client, started_at, tunnel }),
             healthy: AtomicBool::new(true),
             calls: AtomicUsize::new(0),
         })
@@ -573,18 +828,36 @@ async fn inspect_start(docker: &Docker, name: &str) -> Result<(String, bool), Er
     Ok((state.started_at.unwrap_or_default(), state.running.unwrap_or(false)))
 }
 
-/// The base URL of a container: loopback and its own port on the host network, else the first
-/// network IP and port 8000.
-async fn address(docker: &Docker, name: &str, host_port: Option<u16>) -> Result<String, Error> {
-    if let Some(port) = host_port {
-        return Ok(format!("http://127.0.0.1:{port}"));
+/// The base URL of a container and, on a remote engine, the SSH forward it goes through.
+///
+/// - host network: its own port on loopback (of the engine's machine);
+/// - dood on the caller's network: its name, port 8000;
+/// - otherwise: the first network IP, port 8000.
+async fn address(engine: &Engine, name: &str, host_port: Option<u16>) -> Result<(String, Option<Tunnel>), Error> {
+    let (remote_host, remote_port) = match host_port {
+        Some(port) => ("127.0.0.1".to_owned(), port),
+        None if engine.dood_network.is_some() => (name.to_owned(), CONTAINER_PORT),
+        None => (container_ip(&engine.docker, name).await?, CONTAINER_PORT),
+    };
+    match &engine.host {
+        DockerHost::Local => Ok((format!("http://{remote_host}:{remote_port}"), None)),
+        DockerHost::Ssh(target) => {
+            let tunnel = Tunnel::port(target, &engine.ssh, &remote_host, remote_port).await?;
+            let port = tunnel.local_port().unwrap_or_default();
+            Ok((format!("http://127.0.0.1:{port}"), Some(tunnel)))
+        }
     }
+}
+
+/// The first non-empty network IP of a container (networks in name order).
+async fn container_ip(docker: &Docker, name: &str) -> Result<String, Error> {
     let inspect = docker.inspect_container(name, None).await.map_err(engine("container inspect"))?;
     let networks = inspect.network_settings.and_then(|n| n.networks).unwrap_or_default();
     let mut names: Vec<&String> = networks.keys().collect();
     names.sort();
-    let ip = names.into_iter().find_map(|net| networks[net].ip_address.clone().filter(|ip| !ip.is_empty()));
-    ip.map(|ip| format!("http://{ip}:{CONTAINER_PORT}"))
+    names
+        .into_iter()
+        .find_map(|net| networks[net].ip_address.clone().filter(|ip| !ip.is_empty()))
         .ok_or_else(|| Error::Start { name: name.to_owned(), message: "the container has no IP address".to_owned() })
 }
 

@@ -9,7 +9,8 @@
 //! - [`sandbox`], [`program`]: confined execution of model-written programs.
 //! - [`server`]: the `function_based` HTTP server (`af env serve`).
 //! - [`client`]: the Affinetes protocol client; [`url`] and [`docker`] are its two backends,
-//!   [`remote`] evaluates through either; [`image`] assembles the `af env serve` image.
+//!   [`remote`] evaluates through either; [`image`] assembles the `af env serve` image;
+//!   [`ssh`] tunnels to remote Docker hosts, [`runtime`] detects host/dind/dood.
 
 pub mod abd;
 pub mod affine;
@@ -24,9 +25,11 @@ pub mod protocol;
 pub mod pytext;
 pub mod registry;
 pub mod remote;
+pub mod runtime;
 pub mod sandbox;
 pub mod sat;
 pub mod server;
+pub mod ssh;
 pub mod url;
 
 pub use registry::{ENVIRONMENTS, EnvSpec, env_index, env_spec};

@@ -146,6 +146,10 @@ pub struct DockerRunSettings {
     /// `AgentGym` tool keys (`TODO_KEY`, `MOVIE_KEY`, `SHEET_EMAIL`), from `AGENTGYM_TOOL_*`,
     /// empty when unset as in the reference.
     pub agentgym_tools: Vec<(String, Secret)>,
+    /// Docker hosts, one replica each (`AFFINETES_HOSTS`); empty: `replicas` on the local engine.
+    pub hosts: Vec<crate::envs::docker::DockerHost>,
+    /// How `ssh://` hosts are reached.
+    pub ssh: crate::envs::ssh::SshOptions,
 }
 
 impl EnvRunner {
@@ -166,6 +170,27 @@ impl EnvRunner {
                 return Err(ConfigError("--replicas must be at least 1".to_owned()));
             }
             let mem_limit = crate::envs::docker::parse_mem_limit(&args.mem_limit).map_err(ConfigError)?;
+            let hosts = crate::envs::docker::DockerHost::parse_list(args.hosts.as_deref().unwrap_or_default())
+                .map_err(|e| ConfigError(format!("--hosts / {}: {e}", env_vars::AFFINETES_HOSTS)))?;
+            if !hosts.is_empty() && args.replicas > 1 {
+                return Err(ConfigError(format!(
+                    "--replicas {} with --hosts: each host runs one replica; list a host twice for two",
+                    args.replicas
+                )));
+            }
+            let host_keys = crate::envs::ssh::HostKeyPolicy::parse(&args.ssh_host_keys)
+                .map_err(|e| ConfigError(format!("--ssh-host-keys / {}: {e}", env_vars::AF_SSH_HOST_KEYS)))?;
+            if let Some(identity) = &args.ssh_identity
+                && !identity.is_file()
+            {
+                return Err(ConfigError(format!("--ssh-identity / {}: no file at {}", env_vars::AF_SSH_IDENTITY, identity.display())));
+            }
+            let ssh = crate::envs::ssh::SshOptions {
+                identity: args.ssh_identity.clone(),
+                host_keys,
+                known_hosts: args.ssh_known_hosts.clone(),
+                ..crate::envs::ssh::SshOptions::default()
+            };
             return Ok(Self::Docker(DockerRunSettings {
                 image: image.trim().to_owned(),
                 network: args.docker_network.clone().filter(|n| !n.trim().is_empty()),
@@ -181,6 +206,8 @@ impl EnvRunner {
                 .into_iter()
                 .map(|(name, var)| (name.to_owned(), Secret::new(std::env::var(var).unwrap_or_default())))
                 .collect(),
+                hosts,
+                ssh,
             }));
         }
         Ok(Self::InProcess(AffineEnvSettings::resolve(affine)?))
@@ -281,6 +308,19 @@ mod tests {
         assert_eq!((docker.network.as_deref(), docker.mem_limit, docker.replicas), (Some("host"), 2 << 30, 1));
         assert!(runner(&["--image", "x", "--replicas", "0"]).is_err());
         assert!(runner(&["--image", "x", "--mem-limit", "lots"]).is_err());
+        let Ok(EnvRunner::Docker(docker)) =
+            runner(&["--image", "x", "--hosts", "localhost, ssh://deploy@10.0.0.7:2222", "--ssh-host-keys", "strict"])
+        else {
+            panic!("docker runner with hosts");
+        };
+        assert_eq!(docker.hosts.len(), 2);
+        assert_eq!(docker.hosts[1].to_string(), "ssh://deploy@10.0.0.7:2222");
+        assert_eq!(docker.ssh.host_keys, crate::envs::ssh::HostKeyPolicy::Strict);
+        assert!(runner(&["--image", "x", "--hosts", "tcp://box"]).is_err());
+        assert!(runner(&["--image", "x", "--hosts", "ssh://box"]).is_err());
+        assert!(runner(&["--image", "x", "--hosts", "localhost", "--replicas", "2"]).is_err());
+        assert!(runner(&["--image", "x", "--ssh-host-keys", "sometimes"]).is_err());
+        assert!(runner(&["--image", "x", "--ssh-identity", "/nonexistent/af-key"]).is_err());
     }
 
     #[test]

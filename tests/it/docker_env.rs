@@ -116,6 +116,8 @@ fn spec(image: &str, replicas: usize) -> ContainerSpec {
         kind: None,
         read_timeout: Duration::from_secs(60),
         ready_timeout: Some(Duration::from_secs(60)),
+        hosts: Vec::new(),
+        ssh: affine::envs::ssh::SshOptions::default(),
     }
 }
 

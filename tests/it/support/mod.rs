@@ -35,6 +35,7 @@ pub fn af() -> std::process::Command {
 pub mod dataset;
 pub mod env_server;
 pub mod openai;
+pub mod sshd;
 
 /// A system Python for sandboxed programs: `AF_TEST_SANDBOX_PYTHON`, else `/usr/bin/python3`.
 /// (Not the venv: when tests run as root the sandbox drops to an unprivileged uid, which cannot
