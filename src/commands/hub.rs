@@ -6,7 +6,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::HubCommand;
 use crate::error::ExitStatus;
-use crate::hub::{Error, HubClient, SnapshotReport};
+use std::path::Path;
+
+use crate::hub::{Error, HubClient, SnapshotOptions, SnapshotReport};
 use crate::output::Printer;
 use crate::settings::HubDownloadSettings;
 
@@ -23,40 +25,57 @@ pub async fn run(command: HubCommand, printer: Printer, token: CancellationToken
     let HubCommand::Download(args) = command;
     let settings = HubDownloadSettings::resolve(&args)?;
     let client = HubClient::new(settings.hub.clone())?;
-    let bar = printer.byte_progress(0, &format!("{}@{}", settings.repo, short(&settings.revision)));
-    let result = client.snapshot_download(&settings.repo, &settings.revision, &settings.dest, &settings.options, &bar, &token).await;
-    let report = match result {
+    let Some(report) = download(&client, &settings.repo, &settings.revision, &settings.dest, &settings.options, printer, &token).await?
+    else {
+        return Ok(ExitStatus::Interrupted);
+    };
+    print(&report, None, printer, settings.json).context("failed to write to stdout")?;
+    Ok(ExitStatus::Success)
+}
+
+/// Downloads `repo` at `revision` into `dest` with a byte progress bar (shared by `af hub
+/// download` and `af pull`). `None` when a signal stopped it; partial files stay for a resume.
+pub(super) async fn download(
+    client: &HubClient,
+    repo: &str,
+    revision: &str,
+    dest: &Path,
+    options: &SnapshotOptions,
+    printer: Printer,
+    token: &CancellationToken,
+) -> anyhow::Result<Option<SnapshotReport>> {
+    let bar = printer.byte_progress(0, &format!("{repo}@{}", short(revision)));
+    match client.snapshot_download(repo, revision, dest, options, &bar, token).await {
         Ok(report) => {
             bar.finish_and_clear();
-            report
+            Ok(Some(report))
         }
         Err(Error::Cancelled) => {
             bar.abandon();
             tracing::warn!("download interrupted; run the same command again to resume");
-            return Ok(ExitStatus::Interrupted);
+            Ok(None)
         }
         Err(error) => {
             bar.abandon();
-            return Err(error).with_context(|| {
-                format!("failed to download {} at {} into {}", settings.repo, settings.revision, settings.dest.display())
-            });
+            Err(error).with_context(|| format!("failed to download {repo} at {revision} into {}", dest.display()))
         }
-    };
-    print(&report, printer, settings.json).context("failed to write to stdout")?;
-    Ok(ExitStatus::Success)
+    }
 }
 
 fn short(revision: &str) -> &str {
     revision.get(..12).unwrap_or(revision)
 }
 
+/// Prints a download report: the JSON document, or one line (prefixed with `label`, e.g. the
+/// uid `af pull` resolved).
 #[expect(clippy::cast_precision_loss, reason = "megabytes for people, rounded")]
-fn print(report: &SnapshotReport, printer: Printer, json: bool) -> std::io::Result<()> {
+pub(super) fn print(report: &SnapshotReport, label: Option<&str>, printer: Printer, json: bool) -> std::io::Result<()> {
     if json {
         return printer.json(report);
     }
     printer.raw(&format!(
-        "{}@{} -> {}: {} files ({:.1} MB), {} downloaded ({:.1} MB received, {} resumed), {} already complete\n",
+        "{}{}@{} -> {}: {} files ({:.1} MB), {} downloaded ({:.1} MB received, {} resumed), {} already complete\n",
+        label.map(|l| format!("{l}: ")).unwrap_or_default(),
         report.repo,
         report.commit,
         report.dest.display(),

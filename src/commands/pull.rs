@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use crate::chain::client::ChainClient;
 use crate::cli::PullArgs;
 use crate::error::ExitStatus;
-use crate::hub::{Error, HubClient};
+use crate::hub::HubClient;
 use crate::miners::rules::parse_commitment;
 use crate::output::Printer;
 use crate::settings::PullSettings;
@@ -41,43 +41,11 @@ pub async fn run(args: &PullArgs, printer: Printer, token: CancellationToken) ->
     tracing::info!(uid, model = %commitment.model, revision = %commitment.revision, block = latest.block, "pulling committed model");
 
     let client = HubClient::new(settings.hub.clone())?;
-    let label = format!("{}@{}", commitment.model, commitment.revision.get(..12).unwrap_or(&commitment.revision));
-    let bar = printer.byte_progress(0, &label);
-    let result = client.snapshot_download(&commitment.model, &commitment.revision, &settings.dest, &settings.options, &bar, &token).await;
-    let report = match result {
-        Ok(report) => {
-            bar.finish_and_clear();
-            report
-        }
-        Err(Error::Cancelled) => {
-            bar.abandon();
-            tracing::warn!("download interrupted; run the same command again to resume");
-            return Ok(ExitStatus::Interrupted);
-        }
-        Err(error) => {
-            bar.abandon();
-            return Err(error).with_context(|| {
-                format!("failed to download {} at {} into {}", commitment.model, commitment.revision, settings.dest.display())
-            });
-        }
+    let Some(report) =
+        super::hub::download(&client, &commitment.model, &commitment.revision, &settings.dest, &settings.options, printer, &token).await?
+    else {
+        return Ok(ExitStatus::Interrupted);
     };
-    if settings.json {
-        printer.json(&report).context("failed to write to stdout")?;
-    } else {
-        #[expect(clippy::cast_precision_loss, reason = "megabytes for people, rounded")]
-        let (total, received) = (report.bytes_total as f64 / 1e6, report.bytes_downloaded as f64 / 1e6);
-        printer
-            .raw(&format!(
-                "uid {uid}: {}@{} -> {}: {} files ({total:.1} MB), {} downloaded ({received:.1} MB received, {} resumed), {} already complete\n",
-                report.repo,
-                report.commit,
-                report.dest.display(),
-                report.files,
-                report.downloaded,
-                report.resumed,
-                report.skipped,
-            ))
-            .context("failed to write to stdout")?;
-    }
+    super::hub::print(&report, Some(&format!("uid {uid}")), printer, settings.json).context("failed to write to stdout")?;
     Ok(ExitStatus::Success)
 }
