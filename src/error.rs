@@ -162,7 +162,7 @@ fn store_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str>
         store::Error::Backend { kind: store::error::FailureKind::Unavailable | store::error::FailureKind::Throttled { .. }, .. } => {
             Some("the store did not answer after retries; check R2_ENDPOINT_URL / the network, then run again")
         }
-        store::Error::NotFound { .. } => Some("no summary saved yet: compute one with `af weights -r --metagraph FILE --save`"),
+        store::Error::NotFound { .. } => Some("no summary saved yet: compute one with `af weights -r --save`"),
         store::Error::MetagraphMalformed { .. } | store::Error::MetagraphInvalid { .. } => {
             Some("metagraph.json needs block, hotkeys (index = uid), and optionally tail, queryable, first_commit_block, burn")
         }
@@ -181,15 +181,36 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
         text.push_str(&cause.to_string());
         source = cause.source();
     }
-    text
+    without_repeats(&text)
+}
+
+/// Drops a run of `: `-separated segments that directly repeats the run before it. Some
+/// clients wrap one error twice and print both (subxt's legacy RPC client:
+/// `RPC error: client error: RPC error: client error: Connection refused`).
+fn without_repeats(text: &str) -> String {
+    let mut segments: Vec<&str> = text.split(": ").collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        'search: for width in 1..=segments.len() / 2 {
+            for start in 0..=segments.len() - 2 * width {
+                if segments[start..start + width] == segments[start + width..start + 2 * width] {
+                    segments.drain(start + width..start + 2 * width);
+                    changed = true;
+                    break 'search;
+                }
+            }
+        }
+    }
+    segments.join(": ")
 }
 
 /// `error: ...`, then one `caused by: ...` line per cause, then an optional hint.
 #[must_use]
 pub fn render(error: &anyhow::Error) -> String {
-    let mut text = format!("error: {error}");
+    let mut text = format!("error: {}", without_repeats(&error.to_string()));
     for cause in error.chain().skip(1) {
-        let _ = write!(text, "\n  caused by: {cause}");
+        let _ = write!(text, "\n  caused by: {}", without_repeats(&cause.to_string()));
     }
     if let Some(hint) = hint(error) {
         let _ = write!(text, "\n\nhint: {hint}");
@@ -200,6 +221,19 @@ pub fn render(error: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_wrapping_is_printed_once() {
+        assert_eq!(
+            without_repeats("RPC error: client error: RPC error: client error: Connection refused (os error 111)"),
+            "RPC error: client error: Connection refused (os error 111)"
+        );
+        assert_eq!(without_repeats("a: a: a: b"), "a: b");
+        assert_eq!(without_repeats("timeout: 30 s: retrying"), "timeout: 30 s: retrying");
+        assert_eq!(without_repeats(""), "");
+        let wrapped = anyhow::anyhow!("x: y: x: y: z").context("failed to connect");
+        assert_eq!(render(&wrapped), "error: failed to connect\n  caused by: x: y: z");
+    }
 
     #[test]
     fn classify_maps_config_and_store_input_errors_to_usage() {
