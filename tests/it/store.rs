@@ -306,7 +306,12 @@ fn cli_weights_store_refusing_connections_is_a_clear_error() {
 
 #[test]
 fn cli_weights_usage_errors_exit_2() {
-    for args in [&["weights", "-r"][..], &["weights", "--save"], &["weights", "-r", "--replay", "d", "--metagraph", "m"]] {
+    for args in [
+        &["weights", "-r", "-b", "5"][..],
+        &["weights", "--save"],
+        &["weights", "-r", "--replay", "d", "--metagraph", "m"],
+        &["weights", "-r", "--tail", "0", "--subtensor-endpoint", "ws://127.0.0.1:9"],
+    ] {
         let output = af().args(args).env("AF_STORE_DIR", "/nonexistent").output().expect("run af");
         assert_eq!(output.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     }
