@@ -3,14 +3,14 @@
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::chain::client::ChainClient;
+use crate::chain::client::{ChainClient, ChainConfig};
 use crate::cli::MinersArgs;
 use crate::error::ExitStatus;
 use crate::hub::HubClient;
 use crate::inference::chutes::ChutesClient;
-use crate::miners::{Miner, Sources, Verdict, discover};
+use crate::miners::{Discovery, Miner, Sources, Verdict, discover};
 use crate::output::{Printer, plain_table};
-use crate::settings::MinersSettings;
+use crate::settings::{DiscoverySettings, MinersSettings};
 
 #[derive(Debug, Serialize)]
 struct Document<'a> {
@@ -29,13 +29,7 @@ struct Document<'a> {
 pub async fn run(args: &MinersArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
     let settings = MinersSettings::resolve(args)?;
     let netuid = settings.discovery.options.netuid;
-    let chain = ChainClient::connect(settings.chain.clone()).await.context("failed to reach subtensor")?;
-    let sources =
-        Sources::new(chain, ChutesClient::new(settings.discovery.chutes.clone())?, HubClient::new(settings.discovery.hub.clone())?);
-    let bar = printer.count_progress(0, "checking miners");
-    let discovery = discover(&sources, &settings.discovery.options, &bar).await;
-    bar.finish_and_clear();
-    let discovery = discovery?;
+    let discovery = discover_miners(&settings.chain, &settings.discovery, printer).await?;
     if let Some(uid) = settings.uid
         && usize::from(uid) >= discovery.hotkeys.len()
     {
@@ -82,6 +76,17 @@ pub async fn run(args: &MinersArgs, printer: Printer) -> anyhow::Result<ExitStat
     );
     printer.raw(&text).context("failed to write to stdout")?;
     Ok(ExitStatus::Success)
+}
+
+/// One discovery pass with a progress bar: connects to the node, reads the metagraph and the
+/// commitments, and checks every miner (shared by `af miners` and `af weights -r`).
+pub(super) async fn discover_miners(chain: &ChainConfig, settings: &DiscoverySettings, printer: Printer) -> anyhow::Result<Discovery> {
+    let chain = ChainClient::connect(chain.clone()).await.context("failed to reach subtensor")?;
+    let sources = Sources::new(chain, ChutesClient::new(settings.chutes.clone())?, HubClient::new(settings.hub.clone())?);
+    let bar = printer.count_progress(0, "checking miners");
+    let discovery = discover(&sources, &settings.options, &bar).await;
+    bar.finish_and_clear();
+    Ok(discovery?)
 }
 
 fn short(text: &str, chars: usize) -> String {

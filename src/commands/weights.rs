@@ -11,12 +11,8 @@ use anyhow::Context as _;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::chain::client::ChainClient;
 use crate::cli::WeightsArgs;
 use crate::error::ExitStatus;
-use crate::hub::HubClient;
-use crate::inference::chutes::ChutesClient;
-use crate::miners::{Sources, discover};
 use crate::output::{Printer, plain_table, transfer_message};
 use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir, score_store};
 use crate::scoring::ScoringPolicy;
@@ -168,19 +164,12 @@ async fn snapshot_from_chain(
     token: &CancellationToken,
 ) -> anyhow::Result<Option<MetagraphSnapshot>> {
     let netuid = source.discovery.options.netuid;
-    let discovery = async {
-        let chain = ChainClient::connect(source.chain.clone()).await.context("failed to reach subtensor")?;
-        let sources =
-            Sources::new(chain, ChutesClient::new(source.discovery.chutes.clone())?, HubClient::new(source.discovery.hub.clone())?);
-        let bar = printer.count_progress(0, "checking miners");
-        let discovery = discover(&sources, &source.discovery.options, &bar).await;
-        bar.finish_and_clear();
-        discovery.with_context(|| format!("failed to discover the miners of netuid {netuid}"))
-    };
     let discovery = tokio::select! {
         biased;
         () = token.cancelled() => return Ok(None),
-        discovery = discovery => discovery?,
+        discovery = super::miners::discover_miners(&source.chain, &source.discovery, printer) => {
+            discovery.with_context(|| format!("failed to discover the miners of netuid {netuid}"))?
+        }
     };
     let snapshot = discovery.scoring_snapshot(source.tail);
     tracing::info!(
