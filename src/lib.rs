@@ -22,12 +22,14 @@
 //! - [`summary`]: the validator summary table and its JSON document.
 //! - [`replay`]: an offline scoring pass over a replay directory.
 //! - [`secret`]: a redacting wrapper for keys, tokens and passwords.
+//! - [`api_http`]: the base-URL rule and HTTP client the Hub and Chutes API clients share.
 //! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
 //! - [`miners`]: miner discovery: which committed miners are sampled, and why the others are not.
 //! - [`commands`]: one module per subcommand, wiring settings to the modules above.
 //!
 //! Data flows one way: store -> scoring -> summary/output.
 
+pub mod api_http;
 pub mod chain;
 pub mod cli;
 pub mod commands;

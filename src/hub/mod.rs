@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use download::{SnapshotOptions, SnapshotReport};
 pub use error::Error;
 
+use crate::api_http;
 use crate::secret::Secret;
 
 /// The public Hub.
@@ -191,18 +192,9 @@ impl HubClient {
     /// # Errors
     /// The endpoint is not an absolute http(s) URL, or TLS cannot be set up.
     pub fn new(config: HubConfig) -> Result<Self, Error> {
-        let trimmed = config.endpoint.trim_end_matches('/');
-        let endpoint = Url::parse(&format!("{trimmed}/"))
-            .map_err(|e| Error::InvalidEndpoint { endpoint: config.endpoint.clone(), reason: e.to_string() })?;
-        if !matches!(endpoint.scheme(), "http" | "https") || endpoint.cannot_be_a_base() {
-            return Err(Error::InvalidEndpoint { endpoint: config.endpoint, reason: "not an http(s) URL".to_owned() });
-        }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("af/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(Error::Client)?;
+        let endpoint =
+            api_http::base_url(&config.endpoint).map_err(|reason| Error::InvalidEndpoint { endpoint: config.endpoint.clone(), reason })?;
+        let http = api_http::client().map_err(Error::Client)?;
         Ok(Self { http, endpoint, token: config.token })
     }
 

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 pub use super::chutes_error::{Detail, Error};
+use crate::api_http;
 use crate::secret::Secret;
 
 /// The public management API.
@@ -252,18 +253,8 @@ impl ChutesClient {
     /// # Errors
     /// The URL is not an absolute http(s) URL, or TLS cannot be set up.
     pub fn new(config: ChutesConfig) -> Result<Self, Error> {
-        let trimmed = config.api_url.trim_end_matches('/');
-        let base =
-            Url::parse(&format!("{trimmed}/")).map_err(|e| Error::InvalidBaseUrl { url: config.api_url.clone(), reason: e.to_string() })?;
-        if !matches!(base.scheme(), "http" | "https") || base.cannot_be_a_base() {
-            return Err(Error::InvalidBaseUrl { url: config.api_url, reason: "not an http(s) URL".to_owned() });
-        }
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("af/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(Error::Client)?;
+        let base = api_http::base_url(&config.api_url).map_err(|reason| Error::InvalidBaseUrl { url: config.api_url.clone(), reason })?;
+        let http = api_http::client().map_err(Error::Client)?;
         Ok(Self { http, base, auth: config.auth })
     }
 
