@@ -147,7 +147,7 @@ impl ChainClient {
             return Err(Error::InvalidWeights("every weight is zero; nothing to set".to_owned()));
         }
         let params = self.subnet_params(netuid).await?;
-        let (call, payload) = if params.commit_reveal_enabled {
+        let (call, fields) = if params.commit_reveal_enabled {
             let version: u16 = self.commit_reveal_version().await?;
             let best = self.best_block().await?;
             let schedule = RevealSchedule {
@@ -159,34 +159,27 @@ impl ChainClient {
             let reveal_round = timelock::weights_reveal_round(schedule, now_unix_secs(), BLOCK_TIME_SECS);
             let plaintext = timelock::weights_payload(&hotkey.public_key().0, &uids, &values, version_key);
             let ciphertext = timelock::encrypt(beacon, reveal_round, &plaintext);
-            let call = WeightsCall::Timelocked { reveal_round };
-            let tx = dynamic::transaction(
-                "SubtensorModule",
-                call.name(),
-                vec![
-                    Value::u128(u128::from(netuid)),
-                    Value::u128(0),
-                    Value::from_bytes(ciphertext),
-                    Value::u128(u128::from(reveal_round)),
-                    Value::u128(u128::from(version)),
-                ],
-            );
-            (call, tx)
+            // (netuid, mecid 0, commit, reveal_round, commit_reveal_version)
+            let fields = vec![
+                Value::u128(u128::from(netuid)),
+                Value::u128(0),
+                Value::from_bytes(ciphertext),
+                Value::u128(u128::from(reveal_round)),
+                Value::u128(u128::from(version)),
+            ];
+            (WeightsCall::Timelocked { reveal_round }, fields)
         } else {
-            let call = WeightsCall::Plain;
-            let tx = dynamic::transaction(
-                "SubtensorModule",
-                call.name(),
-                vec![
-                    Value::u128(u128::from(netuid)),
-                    Value::u128(0),
-                    u16_values(&uids),
-                    u16_values(&values),
-                    Value::u128(u128::from(version_key)),
-                ],
-            );
-            (call, tx)
+            // (netuid, mecid 0, dests, weights, version_key)
+            let fields = vec![
+                Value::u128(u128::from(netuid)),
+                Value::u128(0),
+                u16_values(&uids),
+                u16_values(&values),
+                Value::u128(u128::from(version_key)),
+            ];
+            (WeightsCall::Plain, fields)
         };
+        let payload = dynamic::transaction("SubtensorModule", call.name(), fields);
         Ok(PreparedWeights { uids, weights: values, call, payload })
     }
 
