@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn sat_generate_matches_all_500_reference_instances() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden/sat/reference-instances.jsonl.gz");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/sat/reference-instances.jsonl.gz");
         let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
         let mut checked = 0;
         for line in std::io::BufReader::new(flate2::read::GzDecoder::new(file)).lines() {

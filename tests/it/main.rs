@@ -17,6 +17,7 @@ mod miners;
 mod pull;
 mod sandbox;
 mod signing;
+mod standalone;
 mod store;
 mod support;
 mod timelock;

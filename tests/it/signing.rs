@@ -4,10 +4,10 @@ use affine::chain::signing::{self, Keypair};
 use affine::model::ResultRecord;
 use serde_json::Value;
 
-use crate::support::shared_dir;
+use crate::support::fixtures_dir;
 
 fn golden_records() -> Vec<(ResultRecord, String)> {
-    let path = shared_dir().join("golden").join("signing").join("sign-data.jsonl");
+    let path = fixtures_dir().join("golden").join("signing").join("sign-data.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .filter(|line| !line.trim().is_empty())

@@ -8,15 +8,15 @@ pub mod subtensor;
 
 use std::path::{Path, PathBuf};
 
-/// `../shared` beside the repository (the steering folder CI places next to the clone).
-pub fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared")
+/// `tests/fixtures`: the golden cases and vectors the tests read (all inside the repository).
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
 }
 
 /// Unpacks `golden/scorer/NAME.tar.gz` into a fresh temporary directory and returns the
 /// directory together with the path of the unpacked case.
 pub fn unpack_scorer_case(name: &str) -> (tempfile::TempDir, PathBuf) {
-    let archive = shared_dir().join("golden").join("scorer").join(format!("{name}.tar.gz"));
+    let archive = fixtures_dir().join("golden").join("scorer").join(format!("{name}.tar.gz"));
     let file = std::fs::File::open(&archive).unwrap_or_else(|e| panic!("open {}: {e}", archive.display()));
     let temp = tempfile::tempdir().expect("tempdir");
     tar::Archive::new(flate2::read::GzDecoder::new(file)).unpack(temp.path()).expect("unpack golden case");

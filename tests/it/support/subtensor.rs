@@ -1,5 +1,5 @@
 //! A local subtensor-compatible node for tests: the real finney metadata
-//! (`../shared/subtensor/finney.scale`) served over a loopback WebSocket with the legacy RPC
+//! (`src/devnet/finney.scale`) served over a loopback WebSocket with the legacy RPC
 //! methods subxt's `LegacyBackend` uses, storage kept in memory and blocks produced on a timer.
 //!
 //! Served: `chain_getBlockHash`, `chain_getFinalizedHead`, `chain_getHeader`,
@@ -34,8 +34,6 @@ use jsonrpsee::server::{Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use serde_json::{Value, json};
 use subxt::ext::codec::{Compact, Encode};
-
-use super::shared_dir;
 
 /// Finney's genesis hash: block 0 of the fake chain.
 const FINNEY_GENESIS: &str = "2f0555cc76fc2840a25a6ea3b9637146806f1f44b090c175ffde2a7e5ab36c03";
@@ -184,8 +182,7 @@ fn params_list(params: &Params<'_>) -> Vec<Value> {
 
 /// finney's metadata as the file holds it.
 pub fn finney_metadata() -> Vec<u8> {
-    let path = shared_dir().join("subtensor").join("finney.scale");
-    std::fs::read(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    include_bytes!("../../../src/devnet/finney.scale").to_vec()
 }
 
 /// finney's metadata without pallet `name`: a node running a runtime `af` does not expect.
