@@ -1,7 +1,7 @@
-//! Throughput and memory of `af hub download` against the local Hub server.
+//! Throughput and memory of `af hub download` against the devnet's Hub server.
 //!
 //! Run with `cargo bench --bench hub_download`. Serves a repository of four 64 MiB LFS
-//! safetensors files plus a config (256 MiB) from the test Hub on 127.0.0.1, then runs the
+//! safetensors files plus a config (256 MiB) from the devnet Hub on 127.0.0.1, then runs the
 //! release `af hub download` three ways and prints wall time, MB/s and the peak RSS of the `af`
 //! process: a cold download (fetch, hash, write), a rerun (everything skipped via the metadata
 //! files), and a rerun without metadata (every LFS file re-hashed from disk and kept).
@@ -13,16 +13,12 @@
 
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
-#[path = "../tests/it/support/hub_server.rs"]
-#[expect(dead_code, reason = "the benchmark uses part of the test server")]
-mod hub_server;
-
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use hub_server::{HubFile, HubRepo, HubServer};
+use affine::devnet::hub::{HubFile, HubRepo, HubServer};
 use nix::sys::resource::{UsageWho, getrusage};
 
 const COMMIT: &str = "b3e1f0c2d4a5968778695a4b3c2d1e0f9a8b7c6d";

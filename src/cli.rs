@@ -69,6 +69,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Serve environments over the Affinetes protocol
     Env(EnvArgs),
+    /// Run the whole network locally: a subtensor-compatible chain, Chutes, Hugging Face and
+    /// scripted miners, with dev wallets and a settings file that points af at it
+    Devnet(DevnetArgs),
     /// Run a program under the sandbox's limits (internal: used by the ABD/DED executor)
     #[command(hide = true)]
     SandboxExec(SandboxExecArgs),
@@ -586,6 +589,50 @@ pub struct DiscoveryArgs {
     /// Hub and Chutes lookups in flight at once
     #[arg(long, value_name = "N", env = env_vars::AFFINE_META_CONCURRENCY, default_value_t = 12)]
     pub concurrency: usize,
+    /// A miner's OpenAI-compatible base URL as a template over its chute slug
+    #[arg(long, value_name = "URL", env = env_vars::AF_INFERENCE_URL_TEMPLATE, default_value = crate::inference::url::DEFAULT_TEMPLATE)]
+    pub inference_url_template: String,
+}
+
+/// `af devnet`.
+#[derive(Debug, Args)]
+pub struct DevnetArgs {
+    /// Directory for the dev wallets, the dataset, the saved chain and devnet.env [default:
+    /// ~/.local/share/affine/devnet]
+    #[arg(long, value_name = "DIR", env = env_vars::AF_DEVNET_DIR)]
+    pub dir: Option<PathBuf>,
+    /// Interface every service listens on
+    #[arg(long, value_name = "IP", env = env_vars::AF_DEVNET_HOST, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port of the chain node; the Chutes API, Hub, Hub CDN, inference and dataset take the
+    /// next five (0: free ports for all)
+    #[arg(long, value_name = "PORT", env = env_vars::AF_DEVNET_PORT, default_value_t = 9944)]
+    pub port: u16,
+    /// Time between blocks (e.g. 1s, 250ms)
+    #[arg(long, value_name = "DURATION", env = env_vars::AF_DEVNET_BLOCK_TIME, default_value = "1s")]
+    pub block_time: String,
+    /// The subnet's tempo in blocks
+    #[arg(long, value_name = "BLOCKS", default_value_t = 180)]
+    pub tempo: u16,
+    /// The subnet
+    #[arg(long, value_name = "NETUID", default_value_t = 120)]
+    pub netuid: u16,
+    /// Miner policies, one per miner from uid 1: oracle, random, copy:UID, flaky:P,
+    /// slow:SECONDS, fixed:P, status:CODE
+    #[arg(long, value_name = "LIST", env = env_vars::AF_DEVNET_MINERS, default_value = "oracle,random,copy:1")]
+    pub miners: String,
+    /// Commit-reveal (timelocked) weights instead of plain ones
+    #[arg(long)]
+    pub commit_reveal: bool,
+    /// Blocks between two weight sets of one hotkey [default: 100, or the tempo when shorter]
+    #[arg(long, value_name = "BLOCKS")]
+    pub weights_rate_limit: Option<u64>,
+    /// Start over instead of resuming the chain saved in --dir
+    #[arg(long)]
+    pub fresh: bool,
+    /// Print the endpoints and accounts as one JSON document instead of the banner
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `af pull`.

@@ -132,7 +132,20 @@ pub const AFFINE_MINER_BLACKLIST: &str = "AFFINE_MINER_BLACKLIST";
 pub const AFFINE_META_CONCURRENCY: &str = "AFFINE_META_CONCURRENCY";
 /// Chutes management API base URL (`--chutes-api-url`), as the chutes SDK reads it.
 pub const CHUTES_API_URL: &str = "CHUTES_API_URL";
+/// A miner's OpenAI-compatible base URL as a template over its chute slug (`--inference-url-template`);
+/// default `https://{slug}.chutes.ai/v1`. A devnet or private gateway routes miners elsewhere.
+pub const AF_INFERENCE_URL_TEMPLATE: &str = "AF_INFERENCE_URL_TEMPLATE";
 /// Chutes username that names deployed chutes (`--chute-user`), as the original affine.
 pub const CHUTE_USER: &str = "CHUTE_USER";
 /// The chutes SDK's config file (`--chutes-config`), default `~/.chutes/config.ini`.
 pub const CHUTES_CONFIG_PATH: &str = "CHUTES_CONFIG_PATH";
+/// Directory of `af devnet` (`--dir`).
+pub const AF_DEVNET_DIR: &str = "AF_DEVNET_DIR";
+/// Listen address of `af devnet` (`--host`).
+pub const AF_DEVNET_HOST: &str = "AF_DEVNET_HOST";
+/// Chain node port of `af devnet`; the other services take the next five (`--port`).
+pub const AF_DEVNET_PORT: &str = "AF_DEVNET_PORT";
+/// Time between devnet blocks (`--block-time`).
+pub const AF_DEVNET_BLOCK_TIME: &str = "AF_DEVNET_BLOCK_TIME";
+/// Devnet miner policies (`--miners`).
+pub const AF_DEVNET_MINERS: &str = "AF_DEVNET_MINERS";

@@ -33,6 +33,7 @@ pub mod api_http;
 pub mod chain;
 pub mod cli;
 pub mod commands;
+pub mod devnet;
 pub mod env_vars;
 pub mod envs;
 pub mod error;

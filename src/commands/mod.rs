@@ -3,6 +3,7 @@
 pub mod chutes_push;
 pub mod commit;
 pub mod dataset;
+pub mod devnet;
 pub mod env;
 pub mod eval;
 pub mod hub;
@@ -29,6 +30,7 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
         Command::Hub(command) => hub::run(command, printer, token).await,
         Command::Eval(args) => eval::run(&args, printer, token).await,
         Command::Env(args) => env::run(&args, printer, token).await,
+        Command::Devnet(args) => devnet::run(&args, printer, token).await,
         Command::SandboxExec(args) => sandbox_exec::run(&args),
         Command::Dataset(command) => dataset::run(&command, printer, token).await,
         Command::Wallet(command) => wallet::run(&command, printer),

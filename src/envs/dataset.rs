@@ -231,10 +231,13 @@ impl Dataset {
 }
 
 async fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // Unique per call: concurrent evaluations may cache the same file at once.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if let Some(parent) = path.parent() {
         tokio::fs::create_dir_all(parent).await?;
     }
-    let temporary = path.with_extension(format!("tmp{}", std::process::id()));
+    let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = path.with_extension(format!("tmp{}-{unique}", std::process::id()));
     tokio::fs::write(&temporary, bytes).await?;
     tokio::fs::rename(&temporary, path).await
 }

@@ -147,10 +147,10 @@ impl Chute {
         &self.fields
     }
 
-    /// Its OpenAI-compatible endpoint, if it has a slug.
+    /// Its OpenAI-compatible endpoint under `template`, if it has a slug.
     #[must_use]
-    pub fn inference_url(&self) -> Option<String> {
-        self.slug.as_deref().map(inference_url)
+    pub fn inference_url(&self, template: &super::InferenceUrlTemplate) -> Option<String> {
+        self.slug.as_deref().map(|slug| template.base_url(slug))
     }
 }
 
@@ -164,12 +164,6 @@ impl<'de> Deserialize<'de> for Chute {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Self::from_value(serde_json::Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
-}
-
-/// The OpenAI-compatible base URL of a chute: `https://{slug}.chutes.ai/v1`.
-#[must_use]
-pub fn inference_url(slug: &str) -> String {
-    format!("https://{slug}.chutes.ai/v1")
 }
 
 /// Query of `GET /chutes/`.
@@ -692,7 +686,10 @@ mod tests {
         let chute = Chute::from_value(value).expect("chute");
         assert!(chute.hot);
         assert_eq!(chute.revision.as_deref(), Some(REV));
-        assert_eq!(chute.inference_url().as_deref(), Some("https://o-affine-m.chutes.ai/v1"));
+        assert_eq!(
+            chute.inference_url(&crate::inference::InferenceUrlTemplate::default()).as_deref(),
+            Some("https://o-affine-m.chutes.ai/v1")
+        );
         let keys: Vec<&str> = chute.fields().keys().map(String::as_str).collect();
         assert_eq!(keys, ["chute_id", "name", "slug", "image", "revision", "hot", "invocation_count"]);
         assert_eq!(serde_json::to_value(&chute).expect("json")["image"], serde_json::json!({"image_id": "i", "tag": "x"}));

@@ -15,6 +15,8 @@ pub mod chutes_config;
 mod chutes_error;
 mod client;
 mod error;
+pub mod url;
 
 pub use client::{ApiKey, ChatRequest, InferenceClient};
 pub use error::Error;
+pub use url::InferenceUrlTemplate;

@@ -27,6 +27,7 @@ use crate::chain::client::{ChainClient, RevealedCommitment};
 use crate::chain::signing::PublicKey;
 use crate::error::one_line;
 use crate::hub::HubClient;
+use crate::inference::InferenceUrlTemplate;
 use crate::inference::chutes::{Chute, ChutesClient};
 use crate::store::replay::MetagraphSnapshot;
 
@@ -98,6 +99,8 @@ pub struct DiscoveryOptions {
     pub blacklist: BTreeSet<String>,
     /// Lookups in flight at once (`AFFINE_META_CONCURRENCY`).
     pub concurrency: usize,
+    /// Where a chute's OpenAI-compatible endpoint is (`AF_INFERENCE_URL_TEMPLATE`).
+    pub inference_url: InferenceUrlTemplate,
     /// `false` skips the chute checks, as the reference's `check_validity=False` (gating and
     /// the duplicate filters still apply).
     pub check_validity: bool,
@@ -105,7 +108,13 @@ pub struct DiscoveryOptions {
 
 impl Default for DiscoveryOptions {
     fn default() -> Self {
-        Self { netuid: 120, blacklist: BTreeSet::new(), concurrency: DEFAULT_CONCURRENCY, check_validity: true }
+        Self {
+            netuid: 120,
+            blacklist: BTreeSet::new(),
+            concurrency: DEFAULT_CONCURRENCY,
+            inference_url: InferenceUrlTemplate::default(),
+            check_validity: true,
+        }
     }
 }
 
@@ -141,6 +150,9 @@ pub struct Miner {
     pub first_block: Option<u64>,
     /// The chute's slug (its inference host label), when the chute was read.
     pub slug: Option<String>,
+    /// The OpenAI-compatible base URL the validator queries (the slug through
+    /// [`DiscoveryOptions::inference_url`]).
+    pub base_url: Option<String>,
     /// The chute as the API answered, minus the bulky fields.
     pub chute: Option<Chute>,
     /// The revision's safetensors sha256 set, sorted (empty when unknown).
@@ -312,6 +324,7 @@ async fn check_miner(
         block: None,
         first_block,
         slug: None,
+        base_url: None,
         chute: None,
         weights_shas: Vec::new(),
         verdict: Verdict::Valid,
@@ -349,6 +362,7 @@ async fn check_miner(
         Err(reason) => return reject(miner, Rejection::ChuteUnavailable { reason }),
     };
     miner.slug.clone_from(&chute.slug);
+    miner.base_url = chute.inference_url(&options.inference_url);
     let checked = rules::check_chute(uid, &commitment, &chute);
     miner.chute = Some(chute);
     match checked {

@@ -8,6 +8,7 @@ use crate::chain::client::ChainConfig;
 use crate::cli::{ChutesApiArgs, ChutesPushArgs, DiscoveryArgs, MinersArgs, PullArgs, WeightsArgs};
 use crate::env_vars;
 use crate::hub::{DEFAULT_ENDPOINT, HubConfig, SnapshotOptions};
+use crate::inference::InferenceUrlTemplate;
 use crate::inference::chutes::{ChutesAuth, ChutesConfig, DeploySettings};
 use crate::miners::{DiscoveryOptions, parse_blacklist};
 use crate::secret::Secret;
@@ -59,10 +60,12 @@ impl DiscoverySettings {
             return Err(ConfigError("AFFINE_META_CONCURRENCY/--concurrency must be at least 1".to_owned()));
         }
         let blacklist: BTreeSet<String> = args.blacklist.as_deref().map(parse_blacklist).unwrap_or_default();
+        let inference_url = InferenceUrlTemplate::parse(&args.inference_url_template)
+            .map_err(|reason| ConfigError(format!("AF_INFERENCE_URL_TEMPLATE/--inference-url-template: {reason}")))?;
         Ok(Self {
             chutes: chutes_config(&args.chutes)?,
             hub: hub_config(args.hf_endpoint.as_ref(), args.hf_token.as_ref())?,
-            options: DiscoveryOptions { netuid, blacklist, concurrency: args.concurrency, check_validity: true },
+            options: DiscoveryOptions { netuid, blacklist, concurrency: args.concurrency, inference_url, check_validity: true },
         })
     }
 }

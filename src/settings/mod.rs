@@ -8,16 +8,18 @@
 //!
 //! One file per group of commands: `store` (`weights`, `dataset pull`), `envs` (`eval`,
 //! `env serve`), `hub` (`hub download`), `chain` (`wallet`, `metagraph`, `commit`) and `miners` (`miners`,
-//! `pull`, `chutes-push`); their
+//! `pull`, `chutes-push`) and `devnet` (`devnet`); their
 //! types are re-exported here.
 
 mod chain;
+mod devnet;
 mod envs;
 mod hub;
 mod miners;
 mod store;
 
 pub use chain::*;
+pub use devnet::*;
 pub use envs::*;
 pub use hub::*;
 pub use miners::*;

@@ -249,6 +249,7 @@ mod tests {
                 hf_token: None,
                 blacklist: None,
                 concurrency: 12,
+                inference_url_template: crate::inference::url::DEFAULT_TEMPLATE.to_owned(),
             }),
         }
     }

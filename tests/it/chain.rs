@@ -11,7 +11,9 @@ use affine::chain::timelock::BeaconPublicKey;
 use serde_json::Value;
 
 use crate::support::af;
-use crate::support::subtensor::{FakeSubtensor, WeightsCallSeen, finney_metadata_without_pallet};
+use affine::devnet::node::{Node, WeightsCallSeen};
+
+use crate::support::finney_metadata_without_pallet;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -19,8 +21,8 @@ fn hotkey(seed: u8) -> [u8; 32] {
     Keypair::from_seed(&[seed; 32]).expect("seed").public_key().0
 }
 
-async fn seeded_node() -> FakeSubtensor {
-    let node = FakeSubtensor::start(50, Duration::from_millis(200)).await;
+async fn seeded_node() -> Node {
+    let node = Node::start_loopback(50, Duration::from_millis(200)).await.expect("start the devnet node");
     node.set_neurons(120, &[(hotkey(1), 10, true), (hotkey(2), 20, false), (hotkey(3), 30, false)]);
     node.push_revealed_commitment(120, hotkey(2), r#"{"model": "old/m", "revision": "r0", "chute_id": "c0"}"#, 40);
     node.push_revealed_commitment(120, hotkey(2), r#"{"model": "alice/m", "revision": "r1", "chute_id": "c1"}"#, 45);
@@ -122,7 +124,12 @@ async fn cli_metagraph_unreachable_endpoint_is_a_one_line_error_with_exit_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_metagraph_node_without_commitments_pallet_names_the_missing_item() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let node = FakeSubtensor::start_with_metadata(finney_metadata_without_pallet("Commitments"), 5, Duration::from_millis(200)).await;
+        let node = Node::start(affine::devnet::node::NodeConfig {
+            metadata: finney_metadata_without_pallet("Commitments"),
+            ..affine::devnet::node::NodeConfig::loopback(5, Duration::from_millis(200))
+        })
+        .await
+        .expect("start the devnet node");
         node.set_neurons(120, &[(hotkey(1), 1, true)]);
         let output = run_af(vec!["metagraph".into(), "--subtensor-endpoint".into(), node.url().into()]).await;
         assert_eq!(output.status.code(), Some(1));
@@ -172,7 +179,7 @@ async fn chain_client_silent_node_hits_the_deadline() {
 async fn chain_client_reconnects_and_retries_once_when_its_node_goes_away() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let primary = seeded_node().await;
-        let fallback = FakeSubtensor::start(5, Duration::from_millis(200)).await;
+        let fallback = Node::start_loopback(5, Duration::from_millis(200)).await.expect("start the devnet node");
         fallback.set_neurons(120, &[(hotkey(5), 1, true), (hotkey(6), 2, true)]);
         let config =
             ChainConfig { endpoint: primary.url().to_owned(), fallback: Some(fallback.url().to_owned()), timeout: Duration::from_secs(5) };
@@ -336,7 +343,7 @@ fn wallet_dir(seed: u8) -> tempfile::TempDir {
     dir
 }
 
-fn commit_args(dir: &tempfile::TempDir, node: &FakeSubtensor) -> Vec<String> {
+fn commit_args(dir: &tempfile::TempDir, node: &Node) -> Vec<String> {
     let mut args: Vec<String> =
         ["commit", "--repo", "carol/Affine-9B", "--revision", "0a1b2c", "--chute-id", "chute-é", "--coldkey", "cold", "--hotkey", "hot"]
             .map(str::to_owned)
@@ -445,7 +452,12 @@ async fn cli_commit_retries_after_space_limit_and_reports_other_refusals() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_commit_node_without_commitments_pallet_names_the_missing_item() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let node = FakeSubtensor::start_with_metadata(finney_metadata_without_pallet("Commitments"), 5, Duration::from_millis(200)).await;
+        let node = Node::start(affine::devnet::node::NodeConfig {
+            metadata: finney_metadata_without_pallet("Commitments"),
+            ..affine::devnet::node::NodeConfig::loopback(5, Duration::from_millis(200))
+        })
+        .await
+        .expect("start the devnet node");
         let dir = wallet_dir(1);
         let output = run_af(commit_args(&dir, &node)).await;
         assert_eq!(output.status.code(), Some(1));

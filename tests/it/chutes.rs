@@ -64,7 +64,10 @@ async fn chutes_get_chute_with_api_key_returns_typed_fields_without_bulky_ones()
         assert_eq!((chute.chute_id.as_str(), chute.name.as_str(), chute.revision.as_deref()), (CHUTE, "alice/Affine-one", Some(REV)));
         assert!(chute.hot);
         assert_eq!(chute.slug.as_deref(), Some("alice-alice-affine-one"));
-        assert_eq!(chute.inference_url().as_deref(), Some("https://alice-alice-affine-one.chutes.ai/v1"));
+        assert_eq!(
+            chute.inference_url(&affine::inference::InferenceUrlTemplate::default()).as_deref(),
+            Some("https://alice-alice-affine-one.chutes.ai/v1")
+        );
         for dropped in ["readme", "cords", "tagline", "instances"] {
             assert!(!chute.fields().contains_key(dropped), "{dropped} kept");
         }

@@ -64,10 +64,10 @@ async fn docker_dood_eval_inside_a_container_joins_its_network_and_addresses_by_
         assert!(!gateway.is_empty(), "network {network} has no gateway");
 
         let oracle = OpenAiServer::start(Miner::Oracle(Arc::new(fixture_rows()))).await;
-        let oracle_addr: std::net::SocketAddr =
-            oracle.base_url.trim_start_matches("http://").trim_end_matches("/v1").parse().expect("oracle address");
+        let (oracle_host, oracle_path) = oracle.base_url.trim_start_matches("http://").split_once('/').expect("host/path");
+        let oracle_addr: std::net::SocketAddr = oracle_host.parse().expect("oracle address");
         let port = relay(&gateway, oracle_addr).await;
-        let base_url = format!("http://{gateway}:{port}/v1");
+        let base_url = format!("http://{gateway}:{port}/{oracle_path}");
 
         cleanup.containers.push(caller.clone());
         let hostname = format!("dood-{run}");

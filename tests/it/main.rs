@@ -4,6 +4,7 @@ mod chain;
 mod chutes;
 mod chutes_push;
 mod cli;
+mod devnet;
 mod docker_dood;
 mod docker_env;
 mod docker_ssh;

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::support::af;
 use crate::support::chutes_server::{ChutesServer, ChutesUser, chute_fixture};
 use crate::support::hub_server::{HubFile, HubRepo, HubServer};
-use crate::support::subtensor::FakeSubtensor;
+use affine::devnet::node::Node;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 const KEY: &str = "cpk_0123456789abcdef0123456789abcdef.0123456789abcdef0123456789abcdef.minerstestsecret0123456789abcdef";
@@ -48,14 +48,14 @@ fn commitment(model: &str, chute_id: &str) -> String {
 }
 
 struct World {
-    node: FakeSubtensor,
+    node: Node,
     chutes: ChutesServer,
     hub: HubServer,
 }
 
 /// uid -> (what it is, what it should be judged)
 async fn world() -> World {
-    let node = FakeSubtensor::start(60, Duration::from_millis(200)).await;
+    let node = Node::start_loopback(60, Duration::from_millis(200)).await.expect("start the devnet node");
     let neurons: Vec<([u8; 32], u64, bool)> = (0..15).map(|uid| (hotkey(100 + uid), 1, false)).collect();
     node.set_neurons(120, &neurons);
     let commit = |uid: u8, text: &str, block: u64| node.push_revealed_commitment(120, hotkey(100 + uid), text, block);
@@ -272,7 +272,7 @@ async fn discovery_caches_lookups_and_skips_chutes_without_validity_checks() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_miners_checks_64_miners_quickly() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let node = FakeSubtensor::start(60, Duration::from_millis(200)).await;
+        let node = Node::start_loopback(60, Duration::from_millis(200)).await.expect("start the devnet node");
         let user = owner();
         let mut repos = Vec::new();
         let mut chutes = Vec::new();

@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::support::af;
 use crate::support::hub_server::{HubFile, HubRepo, HubServer};
-use crate::support::subtensor::FakeSubtensor;
+use affine::devnet::node::Node;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(300);
 const REV: &str = "3333333333333333333333333333333333333333";
@@ -32,7 +32,7 @@ fn shard_len() -> (usize, bool) {
     }
 }
 
-async fn run_pull(node: &FakeSubtensor, hub: &HubServer, uid: &str, dest: &Path, measure: bool) -> std::process::Output {
+async fn run_pull(node: &Node, hub: &HubServer, uid: &str, dest: &Path, measure: bool) -> std::process::Output {
     let mut command = if measure {
         let mut command = std::process::Command::new("/usr/bin/time");
         command.env_clear().env("AF_NO_DOTENV", "1").arg("-v").arg(env!("CARGO_BIN_EXE_af"));
@@ -62,7 +62,7 @@ async fn cli_pull_downloads_the_committed_revision_and_resumes_a_cut_file() {
         };
         let hub = HubServer::start(vec![repo.clone()]).await;
         hub.interrupt("model-00001-of-00002.safetensors", 1);
-        let node = FakeSubtensor::start(30, Duration::from_millis(200)).await;
+        let node = Node::start_loopback(30, Duration::from_millis(200)).await.expect("start the devnet node");
         node.set_neurons(120, &[(hotkey(1), 1, false), (hotkey(2), 1, false), (hotkey(3), 1, false)]);
         let stale = json!({"model": "miner/affine-old", "revision": "0".repeat(40), "chute_id": "c0"}).to_string();
         node.push_revealed_commitment(120, hotkey(1), &stale, 10);

@@ -149,7 +149,7 @@ async fn cli_encrypted_hotkey_opens_with_bittensor_per_file_password_variable() 
     assert_eq!(wallet::password_env_var(&location.hotkey_path()), name, "same variable name as bittensor-wallet");
     assert_eq!(wallet::decode_env_password(&name, saved["value"].as_str().expect("value")).expect("decodes").as_str(), "s3cret pw");
 
-    let node = crate::support::subtensor::FakeSubtensor::start(5, std::time::Duration::from_millis(200)).await;
+    let node = affine::devnet::node::Node::start_loopback(5, std::time::Duration::from_millis(200)).await.expect("start the devnet node");
     let run = |password_var: Option<(String, String)>| {
         let mut command = af();
         command

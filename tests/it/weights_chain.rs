@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 
 use crate::support::chutes_server::{ChutesServer, ChutesUser, chute_fixture};
 use crate::support::hub_server::{HubFile, HubRepo, HubServer};
-use crate::support::subtensor::FakeSubtensor;
 use crate::support::{af, unpack_scorer_case};
+use affine::devnet::node::Node;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const NETUID: u16 = 120;
@@ -46,7 +46,7 @@ fn shift_record(record: &mut Value) {
 struct World {
     _temp: tempfile::TempDir,
     store_dir: std::path::PathBuf,
-    node: FakeSubtensor,
+    node: Node,
     chutes: ChutesServer,
     hub: HubServer,
     /// Placeholder hotkey -> real SS58, by uid.
@@ -84,7 +84,7 @@ async fn world() -> World {
     index_add(&store, &keys).await.expect("index");
 
     // The chain: the golden hotkeys by uid, each with a commitment at its (shifted) first block.
-    let node = FakeSubtensor::start(CHAIN_HEAD, Duration::from_secs(1)).await;
+    let node = Node::start_loopback(CHAIN_HEAD, Duration::from_secs(1)).await.expect("start the devnet node");
     let mut neurons: Vec<([u8; 32], u64, bool)> = (0..=golden.hotkeys.len()).map(|uid| (miner_key(uid).public_key().0, 1, false)).collect();
     neurons[0].2 = true;
     node.set_neurons(NETUID, &neurons);

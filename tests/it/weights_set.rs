@@ -16,8 +16,8 @@ use affine::store::writer::index_add;
 use serde_json::Value;
 
 use crate::support::moto::Moto;
-use crate::support::subtensor::FakeSubtensor;
 use crate::support::{af, unpack_scorer_case};
+use affine::devnet::node::Node;
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 const NETUID: u16 = 120;
@@ -80,8 +80,8 @@ fn wallet_dir() -> tempfile::TempDir {
 
 /// A node whose netuid 120 holds the snapshot's miners by uid, then the validator (last uid)
 /// unless `validator` is false.
-async fn node(miners: usize, validator: bool) -> FakeSubtensor {
-    let node = FakeSubtensor::start(30, Duration::from_millis(200)).await;
+async fn node(miners: usize, validator: bool) -> Node {
+    let node = Node::start_loopback(30, Duration::from_millis(200)).await.expect("start the devnet node");
     let mut neurons: Vec<([u8; 32], u64, bool)> = (0..miners).map(|uid| (miner_key(uid).public_key().0, 1, false)).collect();
     if validator {
         neurons.push((key(VALIDATOR_SEED).public_key().0, 1, true));
@@ -104,14 +104,7 @@ impl Run {
 }
 
 /// Runs `af weights -r --set --json` against `node` and moto's `bucket`.
-async fn run_set(
-    moto: &Moto,
-    bucket: &str,
-    metagraph: &std::path::Path,
-    node: &FakeSubtensor,
-    extra: &[(&str, &str)],
-    flags: &[&str],
-) -> Run {
+async fn run_set(moto: &Moto, bucket: &str, metagraph: &std::path::Path, node: &Node, extra: &[(&str, &str)], flags: &[&str]) -> Run {
     let wallet = wallet_dir();
     let cache = tempfile::tempdir().expect("cache dir");
     let mut command = af();
@@ -296,7 +289,7 @@ async fn cli_weights_set_commit_reveal_is_revealed_to_the_plain_values() {
         let pairs: Vec<(u16, u16)> = expected.0.iter().copied().zip(expected.1.iter().copied()).collect();
         assert_eq!(node.weights(NETUID).get(&validator_uid), Some(&pairs));
         let applied = node.applied_weights();
-        let crate::support::subtensor::WeightsCallSeen::Timelocked { reveal_round: affine_round, .. } = applied[0].call else {
+        let affine::devnet::node::WeightsCallSeen::Timelocked { reveal_round: affine_round, .. } = applied[0].call else {
             panic!("commit-reveal is on: {applied:?}")
         };
         assert_eq!(affine_round, reveal_round);

@@ -1,10 +1,10 @@
 //! Shared helpers for the integration tests.
 
 pub mod chutes_server;
+pub mod devnet;
 pub mod http;
 pub mod hub_server;
 pub mod moto;
-pub mod subtensor;
 
 use std::path::{Path, PathBuf};
 
@@ -82,4 +82,17 @@ pub fn run_python(script: &str, args: &[&std::ffi::OsStr], stdin: &str) -> Strin
     let output = child.wait_with_output().expect("wait for python");
     assert!(output.status.success(), "python failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).expect("python prints UTF-8")
+}
+
+/// finney's metadata without pallet `name`: a node running a runtime `af` does not expect.
+pub fn finney_metadata_without_pallet(name: &str) -> std::sync::Arc<affine::devnet::node::RuntimeMetadataSet> {
+    use subxt::ext::codec::{Decode as _, Encode as _};
+    use subxt::ext::frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let finney = affine::devnet::node::metadata::FINNEY_METADATA;
+    let mut prefixed = RuntimeMetadataPrefixed::decode(&mut &finney[..]).expect("finney.scale decodes");
+    let RuntimeMetadata::V16(metadata) = &mut prefixed.1 else { panic!("finney.scale is V16 metadata") };
+    let before = metadata.pallets.len();
+    metadata.pallets.retain(|pallet| pallet.name != name);
+    assert_eq!(metadata.pallets.len(), before - 1, "finney has pallet {name}");
+    std::sync::Arc::new(affine::devnet::node::RuntimeMetadataSet::from_v16_bytes(&prefixed.encode()).expect("still V16"))
 }
