@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::registry::EnvKind;
+use crate::environments::EnvKind;
 
 /// Connect timeout of every request (the reference's 10 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -41,8 +41,8 @@ use futures_util::StreamExt as _;
 use serde_json::{Map, Value};
 
 use super::client::{CallError, ProtocolClient};
-use super::registry::EnvKind;
 use super::ssh::{SshOptions, SshTarget, Tunnel};
+use crate::environments::EnvKind;
 use crate::secret::Secret;
 
 /// Image label naming the protocol flavour.
