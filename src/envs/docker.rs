@@ -119,6 +119,25 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Connect { host, .. } if host.starts_with("ssh://") => {
+                Some("the SSH login works; can that user reach /var/run/docker.sock on the host (docker group)?")
+            }
+            Self::Connect { .. } => Some("is the Docker engine running? set DOCKER_HOST to reach another engine"),
+            Self::ImageMissing { .. } => {
+                Some("build the af environment image with `af env image build --tag TAG`, or pass --pull for a registry image")
+            }
+            _ => None,
+        }
+    }
+}
+
 fn engine(action: &'static str) -> impl FnOnce(bollard::errors::Error) -> Error {
     move |source| Error::Engine { action, source }
 }

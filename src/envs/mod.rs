@@ -54,3 +54,9 @@ impl Error {
         matches!(self, Self::UnknownTask(_) | Self::Dataset(dataset::Error::OutOfRange { .. }))
     }
 }
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+}
