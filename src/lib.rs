@@ -12,8 +12,10 @@
 //! - [`error`]: exit codes and error rendering.
 //! - [`output`]: the only code that writes results to stdout (tables, JSON, progress).
 //! - [`model`]: wire types (result records) and the lenient compact reader the scorer uses.
-//! - [`envs`]: the environment registry, the Affinetes protocol types, the native SAT/ABD/DED
-//!   environment and its program sandbox, and the `function_based` server.
+//! - [`environments`]: the registry of the network's environments (ids, task-id ranges, score
+//!   normalisation, payload defaults, images): pure data below `scoring`, `store` and `envs`.
+//! - [`envs`]: the Affinetes protocol types, the native SAT/ABD/DED environment and its
+//!   program sandbox, the `function_based` server, and the Docker and URL backends.
 //! - [`inference`]: the OpenAI-compatible chat client (no retries; errors keep their codes) and
 //!   the Chutes management API client.
 //! - [`store`]: the result store (S3/R2, public HTTP, local folder): key layout, lossless
@@ -35,6 +37,7 @@ pub mod cli;
 pub mod commands;
 pub mod devnet;
 pub mod env_vars;
+pub mod environments;
 pub mod envs;
 pub mod error;
 pub mod hub;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use affine::cli::Cli;
+use affine::commands::CLASSIFIED;
 use affine::error::{ExitStatus, classify, render};
 use affine::output::Printer;
 use affine::settings::{LogSettings, load_dotenv};
@@ -17,7 +18,7 @@ fn main() -> ExitCode {
         Ok(status) => status,
         Err(error) => {
             report(&error);
-            classify(&error)
+            classify(&error, CLASSIFIED)
         }
     };
     ExitCode::from(u8::try_from(status.code()).unwrap_or(1))
@@ -39,5 +40,5 @@ fn run(cli: Cli, log: &LogSettings, dotenv_problem: Option<String>) -> anyhow::R
 
 #[expect(clippy::print_stderr, reason = "the final error goes to stderr, even before logging is up")]
 fn report(error: &anyhow::Error) {
-    eprintln!("{}", render(error));
+    eprintln!("{}", render(error, CLASSIFIED));
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::registry::EnvKind;
+use crate::environments::EnvKind;
 
 /// Connect timeout of every request (the reference's 10 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +44,12 @@ impl Error {
     #[must_use]
     pub fn is_user_input(&self) -> bool {
         matches!(self, Self::BadUrl(_))
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
     }
 }
 

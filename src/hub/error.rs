@@ -167,6 +167,36 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            Self::Cancelled => crate::error::Kind::Interrupted,
+            error => crate::error::Kind::usage_if(error.is_user_input()),
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Gated { .. } => {
+                Some("request access on the model page, then set HF_TOKEN (or pass --hf-token) to a token of that account")
+            }
+            Self::AccessDenied { .. } => {
+                Some("the repository is private, gated or misspelled: set HF_TOKEN (or pass --hf-token) to a token that can read it")
+            }
+            Self::RepoNotFound { .. } | Self::RevisionNotFound { .. } => {
+                Some("check --repo (owner/name) and --revision (a commit sha or branch that exists in that repository)")
+            }
+            Self::Integrity { .. } | Self::SizeMismatch { .. } => {
+                Some("the damaged file was discarded; run the command again to fetch it afresh")
+            }
+            error if error.is_transient() => {
+                Some("the Hub or the network failed; run the command again, finished files are kept and partial ones resumed")
+            }
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

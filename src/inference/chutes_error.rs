@@ -128,6 +128,21 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self.status()? {
+            401 => Some("check CHUTES_API_KEY (a cpk_ key) or the hotkey registered with Chutes"),
+            402 => Some("accept the deployment fee or top up the Chutes account"),
+            429 => Some("Chutes is rate limiting (at most 24 chute deploys per day); try again later"),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,12 @@ use crate::env_vars;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+impl crate::error::Classify for ConfigError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Usage
+    }
+}
+
 /// Loads `.env` from the working directory unless `AF_NO_DOTENV` is set; existing variables win.
 ///
 /// Returns the problem with a `.env` that exists but cannot be read, for the caller to log once

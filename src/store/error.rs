@@ -176,3 +176,34 @@ impl Error {
         )
     }
 }
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::MetagraphMissing { .. } | Self::ReplayDirMissing { .. } => {
+                Some("a replay directory holds metagraph.json and results/*.json shards (see README, \"Replay directories\")")
+            }
+            Self::MetagraphFileMissing { .. } => {
+                Some("pass a metagraph.json snapshot: {block, hotkeys, queryable, first_commit_block, burn}")
+            }
+            Self::ReadOnly { .. } => {
+                Some("writes need R2_WRITE_ACCESS_KEY_ID and R2_WRITE_SECRET_ACCESS_KEY; AFFINE_R2_PUBLIC=1 alone is read-only")
+            }
+            Self::Backend { kind: FailureKind::Denied, .. } => {
+                Some("check R2_WRITE_ACCESS_KEY_ID, R2_WRITE_SECRET_ACCESS_KEY and R2_FOLDER (the bucket)")
+            }
+            Self::Backend { kind: FailureKind::Unavailable | FailureKind::Throttled { .. }, .. } => {
+                Some("the store did not answer after retries; check R2_ENDPOINT_URL / the network, then run again")
+            }
+            Self::NotFound { .. } => Some("no summary saved yet: compute one with `af weights -r --save`"),
+            Self::MetagraphMalformed { .. } | Self::MetagraphInvalid { .. } => {
+                Some("metagraph.json needs block, hotkeys (index = uid), and optionally tail, queryable, first_commit_block, burn")
+            }
+            _ => None,
+        }
+    }
+}
