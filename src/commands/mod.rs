@@ -34,6 +34,7 @@ pub const CLASSIFIED: &[Probe] = &[
     probe::<store::Error>,
     probe::<crate::hub::Error>,
     probe::<inference::chutes::Error>,
+    probe::<crate::devnet::Error>,
 ];
 
 /// Runs `command` until it finishes or `token` is cancelled.

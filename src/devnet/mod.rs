@@ -145,6 +145,20 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_usage())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Snapshot(_) | Self::Mismatch { .. } | Self::Node(node::NodeError::Snapshot(_)) => Some("use --fresh to start over"),
+            Self::Bind { .. } => Some("pass another --port, or --port 0 for free ports"),
+            _ => None,
+        }
+    }
+}
+
 /// One devnet miner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DevMiner {
