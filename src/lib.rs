@@ -27,6 +27,7 @@
 //! - [`api_http`]: the base-URL rule and HTTP client the Hub and Chutes API clients share.
 //! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
 //! - [`miners`]: miner discovery: which committed miners are sampled, and why the others are not.
+//! - [`signer`]: the signer service's client (and, later, server): `/sign`, `/set_weights`.
 //! - [`commands`]: one module per subcommand, wiring settings to the modules above.
 //!
 //! Data flows one way: store -> scoring -> summary/output.
@@ -50,6 +51,7 @@ pub mod scoring;
 pub mod secret;
 pub mod settings;
 pub mod shutdown;
+pub mod signer;
 pub mod store;
 pub mod summary;
 pub mod telemetry;
