@@ -174,6 +174,8 @@ impl Sandbox {
             .arg(&self.python)
             .arg(&script)
             .env_clear()
+            // The helper is `af`: it must not look for (and trust) a `.env` near the directory.
+            .env(crate::env_vars::AF_NO_DOTENV, "1")
             .current_dir(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
