@@ -51,9 +51,9 @@ impl fmt::Display for Secret {
     }
 }
 
-/// `scheme://userinfo@`: the userinfo of a URL (`user:password@`).
+/// `scheme://userinfo@`: the userinfo of a URL (`user:password@`, or a token as the user).
 static USERINFO: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r#"([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#@\s"'<>\\]+@"#).expect("the userinfo pattern is valid"));
+    LazyLock::new(|| Regex::new(r#"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#@\s"'<>\\]+)@"#).expect("the userinfo pattern is valid"));
 
 /// `?name=value` / `&name=value` where the name looks like a credential (`apikey`, `token`,
 /// `X-Amz-Signature`, `password`, ...).
@@ -62,15 +62,20 @@ static SECRET_PARAM: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the parameter pattern is valid")
 });
 
-/// `text` with credentials removed from every URL in it: userinfo (`user:pass@`) becomes
-/// `***@`, and the value of every query parameter whose name looks like a credential becomes
-/// `***`. Applied where text leaves the process: logs, error messages, stdout.
+/// `text` with credentials removed from every URL in it: userinfo (`user:pass@`, or a token
+/// in the user part) becomes `***@`, and the value of every query parameter whose name looks
+/// like a credential becomes `***`. The login name of an `ssh://user@host` URL is kept (it is
+/// not a secret, and SSH URLs carry no password). Applied where text leaves the process: logs,
+/// error messages, stdout.
 #[must_use]
 pub fn redact(text: &str) -> Cow<'_, str> {
     if !text.contains("://") && !text.contains('=') {
         return Cow::Borrowed(text);
     }
-    let without_userinfo = USERINFO.replace_all(text, "${1}***@");
+    let without_userinfo = USERINFO.replace_all(text, |found: &regex::Captures<'_>| {
+        let (scheme, userinfo) = (&found[1], &found[2]);
+        if scheme.eq_ignore_ascii_case("ssh") && !userinfo.contains(':') { found[0].to_owned() } else { format!("{scheme}://***@") }
+    });
     match SECRET_PARAM.replace_all(&without_userinfo, "${1}***") {
         Cow::Borrowed(_) => without_userinfo,
         Cow::Owned(redacted) => Cow::Owned(redacted),
@@ -94,6 +99,7 @@ mod tests {
         );
         assert_eq!(redact("mail me at a@b.c, see https://example.com/a@b"), "mail me at a@b.c, see https://example.com/a@b");
         assert!(matches!(redact("no urls here"), Cow::Borrowed(_)));
+        assert_eq!(redact("ssh://deploy@gpu-1:22 and ssh://u:pw@h"), "ssh://deploy@gpu-1:22 and ssh://***@h");
     }
 
     #[test]
