@@ -26,6 +26,9 @@
 //! - [`secret`]: a redacting wrapper for keys, tokens and passwords, and URL credential
 //!   redaction for everything that leaves the process.
 //! - [`fsio`]: bounded reads of user-given files (regular files only, under a cap).
+//! - [`names`]: checks of names from the network (shas, etags, file names, store keys) before
+//!   they become paths.
+//! - [`http_body`]: bounded reading of HTTP response bodies, one cap per kind of answer.
 //! - [`api_http`]: the base-URL rule and HTTP client the Hub and Chutes API clients share.
 //! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
 //! - [`miners`]: miner discovery: which committed miners are sampled, and why the others are not.
@@ -42,10 +45,12 @@ pub mod environments;
 pub mod envs;
 pub mod error;
 pub mod fsio;
+pub mod http_body;
 pub mod hub;
 pub mod inference;
 pub mod miners;
 pub mod model;
+pub mod names;
 pub mod output;
 pub mod replay;
 pub mod scoring;
