@@ -298,6 +298,9 @@ pub struct StoreArgs {
     /// Shard downloads in flight at once
     #[arg(long, value_name = "N", env = env_vars::AF_DOWNLOAD_CONCURRENCY)]
     pub download_concurrency: Option<usize>,
+    /// Total seconds one store request may take, retries and Retry-After waits included [default: 300]
+    #[arg(long, value_name = "SECS", env = env_vars::AF_STORE_TIMEOUT)]
+    pub store_timeout: Option<u64>,
 }
 
 /// `af dataset`.
@@ -383,6 +386,9 @@ pub struct SetWeightsArgs {
     /// With --set, print what would be sent (uids, u16 weights, call) without signing
     #[arg(long, requires = "set")]
     pub dry_run: bool,
+    /// With --set, set weights computed from zero result records (all to uid 0) instead of refusing
+    #[arg(long, requires = "set")]
+    pub allow_empty: bool,
     /// The wallet whose hotkey sets the weights.
     #[command(flatten)]
     pub wallet: WalletArgs,

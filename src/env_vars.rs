@@ -25,6 +25,8 @@ pub const AF_R2_PUBLIC_URL: &str = "AF_R2_PUBLIC_URL";
 pub const AF_NO_PUBLIC_FALLBACK: &str = "AF_NO_PUBLIC_FALLBACK";
 /// Shard downloads in flight at once (`--download-concurrency`).
 pub const AF_DOWNLOAD_CONCURRENCY: &str = "AF_DOWNLOAD_CONCURRENCY";
+/// Total seconds one result-store request may take, retries and `Retry-After` waits included.
+pub const AF_STORE_TIMEOUT: &str = "AF_STORE_TIMEOUT";
 /// R2 bucket name (the original's name).
 pub const R2_FOLDER: &str = "R2_FOLDER";
 /// Cloudflare account id of the R2 endpoint (the original's name).

@@ -23,6 +23,7 @@
 //! - [`scoring`]: pure scoring (aggregation, Beta intervals, Pareto dominance, weights); no I/O.
 //! - [`summary`]: the validator summary table and its JSON document.
 //! - [`replay`]: an offline scoring pass over a replay directory.
+//! - [`repeated`]: warnings logged a few times, then counted.
 //! - [`secret`]: a redacting wrapper for keys, tokens and passwords, and URL credential
 //!   redaction for everything that leaves the process.
 //! - [`fsio`]: bounded reads of user-given files (regular files only, under a cap).
@@ -52,6 +53,7 @@ pub mod miners;
 pub mod model;
 pub mod names;
 pub mod output;
+pub mod repeated;
 pub mod replay;
 pub mod scoring;
 pub mod secret;

@@ -60,7 +60,7 @@ async fn pull(args: &DatasetPullArgs, printer: Printer, token: CancellationToken
     let block = settings.block.or(snapshot.as_ref().map(|s| s.block)).expect("resolve requires --block or --metagraph");
     let store = Store::new(settings.store.clone()).context("failed to set up the result store")?;
     let results = settings.dest.join(RESULTS_DIR);
-    std::fs::create_dir_all(&results).with_context(|| format!("failed to create {}", results.display()))?;
+    super::create_destination(&results)?;
 
     let selection = select_keys(&store, block, settings.tail)
         .await

@@ -73,6 +73,12 @@ async fn run(command: Command, printer: Printer, token: CancellationToken) -> an
     }
 }
 
+/// Creates the destination directory a command writes into; a path that cannot be one (a
+/// file, an unwritable place) is the user's to fix (exit 2), found before anything is fetched.
+fn create_destination(dir: &std::path::Path) -> Result<(), settings::ConfigError> {
+    std::fs::create_dir_all(dir).map_err(|error| settings::ConfigError(format!("cannot create the destination {}: {error}", dir.display())))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
