@@ -224,6 +224,9 @@ pub struct EnvServeArgs {
     /// Port to listen on
     #[arg(long, value_name = "PORT", env = env_vars::AF_PORT, default_value_t = 8000)]
     pub port: u16,
+    /// Seconds a connection may sit idle or take to send a request (head or body) before it is closed
+    #[arg(long, value_name = "SECS", env = env_vars::AF_IDLE_TIMEOUT, default_value_t = 30)]
+    pub idle_timeout: u64,
     /// Default LLM key when a call brings no `api_key`
     #[arg(long, value_name = "KEY", env = env_vars::CHUTES_API_KEY, hide_env_values = true, value_parser = parse_api_key)]
     pub api_key: Option<crate::inference::ApiKey>,

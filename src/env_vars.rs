@@ -63,6 +63,8 @@ pub const AF_DATASET_DIR: &str = "AF_DATASET_DIR";
 pub const AF_HOST: &str = "AF_HOST";
 /// Listen port of `af env serve` (`--port`).
 pub const AF_PORT: &str = "AF_PORT";
+/// `af env serve`: seconds a connection may take to send a request head or body, or sit idle.
+pub const AF_IDLE_TIMEOUT: &str = "AF_IDLE_TIMEOUT";
 /// The LLM bearer key, as the reference environment image read it (`--api-key`).
 pub const CHUTES_API_KEY: &str = "CHUTES_API_KEY";
 /// Public R2 base URL of the ABD/DED dataset, as the reference image read it (`--dataset-url`).
