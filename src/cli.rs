@@ -256,6 +256,9 @@ pub struct SandboxExecArgs {
     /// Uid/gid to switch to (root only)
     #[arg(long)]
     pub uid: Option<u32>,
+    /// Which step of the confinement this process is: outer (default), init, confine
+    #[arg(long, default_value = "outer")]
+    pub stage: String,
     /// Program and arguments
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
