@@ -19,13 +19,15 @@ use std::path::Path;
 
 /// Cap of `metagraph.json` snapshots (a 256-uid subnet's snapshot is about 100 KiB).
 pub const METAGRAPH_MAX_BYTES: u64 = 64 << 20;
-/// Cap of one result shard, on disk or from the store (production shards are a few MiB).
-pub const SHARD_MAX_BYTES: u64 = 512 << 20;
+/// Cap of one result shard, on disk or from the store (production shards are a few MiB; the
+/// cap leaves room for windows 20x larger and still bounds memory when several download at
+/// once).
+pub const SHARD_MAX_BYTES: u64 = 128 << 20;
 /// Cap of small state files: `.env`, keyfiles, the chutes `config.ini`, download metadata,
 /// cache metadata.
 pub const STATE_MAX_BYTES: u64 = 1 << 20;
 /// Cap of one file of the ABD/DED dataset read from a local directory.
-pub const DATASET_FILE_MAX_BYTES: u64 = 512 << 20;
+pub const DATASET_FILE_MAX_BYTES: u64 = 128 << 20;
 
 /// Reads the whole of `path` if it is a regular file (symbolic links followed) of at most
 /// `max_bytes` bytes.

@@ -37,6 +37,7 @@ struct PullReport {
     tail: u64,
     shards: usize,
     shards_outside_window: usize,
+    keys_refused: usize,
     from_public: bool,
     metagraph_written: bool,
     #[serde(flatten)]
@@ -106,6 +107,7 @@ async fn pull(args: &DatasetPullArgs, printer: Printer, token: CancellationToken
         tail: settings.tail,
         shards: selection.keys.len(),
         shards_outside_window: selection.outside_window,
+        keys_refused: selection.refused,
         from_public: selection.from_public,
         metagraph_written,
         download: stats,

@@ -117,12 +117,15 @@ fn detail(status: StatusCode, detail: Value) -> Response {
 }
 
 async fn call(State(shared): State<Shared>, request: Request<Body>) -> Response {
+    let too_large = || detail(StatusCode::PAYLOAD_TOO_LARGE, json!(format!("request body over {} bytes", shared.limits.body_bytes)));
+    let declared = request.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > shared.limits.body_bytes as u64) {
+        return too_large();
+    }
     let body = tokio::time::timeout(shared.limits.idle, axum::body::to_bytes(request.into_body(), shared.limits.body_bytes)).await;
     let bytes = match body {
         Err(_) => return detail(StatusCode::REQUEST_TIMEOUT, json!("request body not received in time")),
-        Ok(Err(error)) if is_length_limit(&error) => {
-            return detail(StatusCode::PAYLOAD_TOO_LARGE, json!(format!("request body over {} bytes", shared.limits.body_bytes)));
-        }
+        Ok(Err(error)) if is_length_limit(&error) => return too_large(),
         Ok(Err(error)) => return detail(StatusCode::BAD_REQUEST, json!(format!("failed to read the request body: {error}"))),
         Ok(Ok(bytes)) => bytes,
     };
