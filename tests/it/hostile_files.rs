@@ -85,7 +85,9 @@ fn hostile_replay_inputs_are_refused_fast_or_skipped_and_counted() {
     // and counted next to a good one; --metagraph given as a FIFO is refused too.
     let dir = case("bad-shards", &|path| std::fs::write(path, metagraph(1000)).expect("write"));
     let results = dir.join("results");
-    std::fs::write(results.join("000001000-good.json"), json!([record(1, 1), record(1, 2)]).to_string()).expect("write");
+    let mut escaping = record(1, 2);
+    escaping["miner"]["model"] = json!("u1/Affine-\u{1b}[2J\u{1b}]0;pwned\u{7}");
+    std::fs::write(results.join("000001000-good.json"), json!([record(1, 1), escaping]).to_string()).expect("write");
     fifo(&results.join("000001000-fifo.json"));
     zero_link(&results.join("000001000-zero.json"));
     sparse(&results.join("000001000-huge.json"), 200 << 20);
@@ -93,6 +95,13 @@ fn hostile_replay_inputs_are_refused_fast_or_skipped_and_counted() {
     check(&finished, 0, "skipping");
     let document: Value = serde_json::from_str(&finished.stdout).expect("one JSON document");
     assert_eq!((document["input"]["records"].as_u64(), document["input"]["shards_skipped"].as_u64()), (Some(2), Some(3)), "{document}");
+    // The table shows the miner's model name with its escape sequences escaped, not obeyed.
+    let mut table = af();
+    table.args(["weights", "--replay"]).arg(&dir);
+    let finished = run_within(table, LIMIT);
+    check(&finished, 0, "skipping");
+    assert!(finished.stdout.contains("\\u{1b}[2J"), "{}", finished.stdout);
+    assert!(!finished.output().contains('\u{1b}') && !finished.output().contains('\u{7}'), "{}", finished.output());
 
     let snapshot = root.path().join("snapshot-fifo.json");
     fifo(&snapshot);
