@@ -227,6 +227,9 @@ pub struct EnvServeArgs {
     /// Port to listen on
     #[arg(long, value_name = "PORT", env = env_vars::AF_PORT, default_value_t = 8000)]
     pub port: u16,
+    /// Seconds a connection may sit idle or take to send a request (head or body) before it is closed
+    #[arg(long, value_name = "SECS", env = env_vars::AF_IDLE_TIMEOUT, default_value_t = 30)]
+    pub idle_timeout: u64,
     /// Default LLM key when a call brings no `api_key`
     #[arg(long, value_name = "KEY", env = env_vars::CHUTES_API_KEY, hide_env_values = true, value_parser = parse_api_key)]
     pub api_key: Option<crate::inference::ApiKey>,
@@ -256,6 +259,9 @@ pub struct SandboxExecArgs {
     /// Uid/gid to switch to (root only)
     #[arg(long)]
     pub uid: Option<u32>,
+    /// Which step of the confinement this process is: outer (default), init, confine
+    #[arg(long, default_value = "outer")]
+    pub stage: String,
     /// Program and arguments
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
@@ -301,6 +307,9 @@ pub struct StoreArgs {
     /// Shard downloads in flight at once
     #[arg(long, value_name = "N", env = env_vars::AF_DOWNLOAD_CONCURRENCY)]
     pub download_concurrency: Option<usize>,
+    /// Total seconds one store request may take, retries and Retry-After waits included [default: 300]
+    #[arg(long, value_name = "SECS", env = env_vars::AF_STORE_TIMEOUT)]
+    pub store_timeout: Option<u64>,
 }
 
 /// `af dataset`.
@@ -386,6 +395,9 @@ pub struct SetWeightsArgs {
     /// With --set, print what would be sent (uids, u16 weights, call) without signing
     #[arg(long, requires = "set")]
     pub dry_run: bool,
+    /// With --set, set weights computed from zero result records (all to uid 0) instead of refusing
+    #[arg(long, requires = "set")]
+    pub allow_empty: bool,
     /// The wallet whose hotkey sets the weights.
     #[command(flatten)]
     pub wallet: WalletArgs,

@@ -26,6 +26,7 @@ use crate::{chain, envs, inference, settings, store};
 /// a runtime failure without a hint.
 pub const CLASSIFIED: &[Probe] = &[
     probe::<settings::ConfigError>,
+    probe::<crate::shutdown::Interrupted>,
     probe::<chain::Error>,
     probe::<envs::Error>,
     probe::<envs::docker::Error>,
@@ -41,7 +42,23 @@ pub const CLASSIFIED: &[Probe] = &[
 ///
 /// # Errors
 /// Whatever the command fails with, with context saying what it was doing.
+///
+/// # Cancellation
+/// One-shot commands stop their waits on the first signal and return
+/// [`ExitStatus::Interrupted`]; one that is still busy [`shutdown::GRACE`](crate::shutdown::GRACE)
+/// later is dropped (its cleanups run) and the status is the same. `af env serve` drains its
+/// connections on its own deadline.
 pub async fn dispatch(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
+    if let Command::Env(args) = &command
+        && matches!(args.command, crate::cli::EnvCommand::Serve(_))
+    {
+        return env::run(args, printer, token).await;
+    }
+    let work = Box::pin(run(command, printer, token.clone()));
+    crate::shutdown::within_grace(&token, work, || Ok(ExitStatus::Interrupted)).await
+}
+
+async fn run(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     match command {
         Command::Weights(args) => weights::run(&args, printer, token).await,
         Command::Hub(command) => hub::run(command, printer, token).await,
@@ -51,12 +68,18 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
         Command::SandboxExec(args) => sandbox_exec::run(&args),
         Command::Dataset(command) => dataset::run(&command, printer, token).await,
         Command::Wallet(command) => wallet::run(&command, printer),
-        Command::Metagraph(args) => metagraph::run(&args, printer).await,
+        Command::Metagraph(args) => metagraph::run(&args, printer, &token).await,
         Command::Commit(args) => commit::run(&args, printer, token).await,
-        Command::Miners(args) => miners::run(&args, printer).await,
+        Command::Miners(args) => miners::run(&args, printer, &token).await,
         Command::Pull(args) => pull::run(&args, printer, token).await,
-        Command::ChutesPush(args) => chutes_push::run(&args, printer).await,
+        Command::ChutesPush(args) => chutes_push::run(&args, printer, &token).await,
     }
+}
+
+/// Creates the destination directory a command writes into; a path that cannot be one (a
+/// file, an unwritable place) is the user's to fix (exit 2), found before anything is fetched.
+fn create_destination(dir: &std::path::Path) -> Result<(), settings::ConfigError> {
+    std::fs::create_dir_all(dir).map_err(|error| settings::ConfigError(format!("cannot create the destination {}: {error}", dir.display())))
 }
 
 #[cfg(test)]

@@ -91,13 +91,32 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The revision lists a file whose name would escape the destination directory.
-    #[error("refusing unsafe file name {path:?} listed by {repo}")]
-    UnsafePath {
+    /// The revision lists a name (commit sha, file name, etag) that is not safe to use in a
+    /// path or URL: nothing is downloaded.
+    #[error("the listing of {repo} is unsafe")]
+    UnsafeListing {
         /// The repository.
         repo: String,
-        /// The file name as listed.
+        /// The name and the rule it broke.
+        #[source]
+        source: crate::names::Unsafe,
+    },
+    /// The revision lists a file without a size, so its download could not be bounded.
+    #[error("{path} in {repo} is listed without a size; refusing an unbounded download")]
+    Unsized {
+        /// The repository.
+        repo: String,
+        /// The file.
         path: String,
+    },
+    /// An answer could not be read whole: too large, or cut off.
+    #[error("failed to read the answer of {url}")]
+    Body {
+        /// The URL, without credentials.
+        url: String,
+        /// Why.
+        #[source]
+        source: crate::http_body::BodyError,
     },
     /// A local file could not be read or written.
     #[error("failed to write {}", path.display())]
@@ -140,6 +159,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Request { .. } | Self::SizeMismatch { .. } => true,
+            Self::Body { source, .. } => !source.is_too_large(),
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

@@ -48,6 +48,15 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The answer could not be read whole: too large, or cut off.
+    #[error("failed to read the answer of {endpoint}")]
+    Body {
+        /// Method and URL.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: crate::http_body::BodyError,
+    },
     /// The server answered with an error status.
     #[error("{endpoint} answered HTTP {status}: {detail}")]
     Api {
@@ -109,6 +118,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Request { .. } => true,
+            Self::Body { source, .. } => !source.is_too_large(),
             Self::Api { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }

@@ -259,6 +259,8 @@ impl EvalSettings {
 pub struct EnvServeSettings {
     /// Address to bind.
     pub bind: std::net::SocketAddr,
+    /// Connection limits.
+    pub limits: crate::envs::server::Limits,
     /// Default LLM key.
     pub api_key: Option<ApiKey>,
     /// Dataset and interpreter.
@@ -276,8 +278,15 @@ impl EnvServeSettings {
         }
         let ip: std::net::IpAddr =
             args.host.parse().map_err(|_| ConfigError(format!("--host must be an IP address, got {}", args.host)))?;
+        if args.idle_timeout == 0 {
+            return Err(ConfigError("--idle-timeout must be at least 1 second".to_owned()));
+        }
         Ok(Self {
             bind: std::net::SocketAddr::new(ip, args.port),
+            limits: crate::envs::server::Limits {
+                idle: std::time::Duration::from_secs(args.idle_timeout),
+                ..crate::envs::server::Limits::default()
+            },
             api_key: args.api_key.clone(),
             affine: AffineEnvSettings::resolve(&args.affine)?,
         })

@@ -205,7 +205,7 @@ async fn env_server_answers_call_health_and_methods_like_the_reference() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let token = tokio_util::sync::CancellationToken::new();
-        let serving = tokio::spawn(server::serve(listener, env, token.clone()));
+        let serving = tokio::spawn(server::serve(listener, env, server::Limits::default(), token.clone()));
         let client = reqwest::Client::new();
 
         let health: Value = client.get(format!("{base}/health")).send().await.expect("health").json().await.expect("json");
