@@ -5,11 +5,13 @@ pub mod commit;
 pub mod dataset;
 pub mod devnet;
 pub mod env;
+pub mod env_backends;
 pub mod eval;
 pub mod hub;
 pub mod metagraph;
 pub mod miners;
 pub mod pull;
+pub mod runner;
 pub mod sandbox_exec;
 pub mod wallet;
 pub mod weights;
@@ -36,6 +38,8 @@ pub const CLASSIFIED: &[Probe] = &[
     probe::<crate::hub::Error>,
     probe::<inference::chutes::Error>,
     probe::<crate::devnet::Error>,
+    probe::<crate::scheduler::Error>,
+    probe::<crate::scheduler::spool::Error>,
 ];
 
 /// Runs `command` until it finishes or `token` is cancelled.
@@ -46,13 +50,16 @@ pub const CLASSIFIED: &[Probe] = &[
 /// # Cancellation
 /// One-shot commands stop their waits on the first signal and return
 /// [`ExitStatus::Interrupted`]; one that is still busy [`shutdown::GRACE`](crate::shutdown::GRACE)
-/// later is dropped (its cleanups run) and the status is the same. `af env serve` drains its
-/// connections on its own deadline.
+/// later is dropped (its cleanups run) and the status is the same. The long-running services
+/// (`af env serve`, `af devnet`, `af runner`) stop on their own deadlines and exit 0.
 pub async fn dispatch(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
-    if let Command::Env(args) = &command
-        && matches!(args.command, crate::cli::EnvCommand::Serve(_))
-    {
-        return env::run(args, printer, token).await;
+    let service = match &command {
+        Command::Env(args) => matches!(args.command, crate::cli::EnvCommand::Serve(_)),
+        Command::Devnet(_) | Command::Runner(_) => true,
+        _ => false,
+    };
+    if service {
+        return Box::pin(run(command, printer, token)).await;
     }
     let work = Box::pin(run(command, printer, token.clone()));
     crate::shutdown::within_grace(&token, work, || Ok(ExitStatus::Interrupted)).await
@@ -65,6 +72,7 @@ async fn run(command: Command, printer: Printer, token: CancellationToken) -> an
         Command::Eval(args) => eval::run(&args, printer, token).await,
         Command::Env(args) => env::run(&args, printer, token).await,
         Command::Devnet(args) => devnet::run(&args, printer, token).await,
+        Command::Runner(args) => runner::run(&args, token).await,
         Command::SandboxExec(args) => sandbox_exec::run(&args),
         Command::Dataset(command) => dataset::run(&command, printer, token).await,
         Command::Wallet(command) => wallet::run(&command, printer),

@@ -16,6 +16,7 @@ mod devnet;
 mod envs;
 mod hub;
 mod miners;
+mod runner;
 mod store;
 
 pub use chain::*;
@@ -23,6 +24,7 @@ pub use devnet::*;
 pub use envs::*;
 pub use hub::*;
 pub use miners::*;
+pub use runner::*;
 pub use store::*;
 
 use crate::cli::{GlobalArgs, LogFormat};
