@@ -15,6 +15,7 @@ mod hub;
 mod hub_cli;
 mod miners;
 mod pull;
+mod replay_cache;
 mod sandbox;
 mod signing;
 mod store;
