@@ -62,7 +62,7 @@ pub fn replay_dir(
     policy: &ScoringPolicy,
     threads: usize,
     on_total: impl FnMut(u64),
-    on_progress: impl FnMut(u64),
+    on_progress: impl FnMut(u64) + Send,
 ) -> Result<ReplayOutcome, crate::store::Error> {
     replay_dir_cached(dir, policy, threads, None, on_total, on_progress)
 }
@@ -79,7 +79,7 @@ pub fn replay_dir_cached(
     threads: usize,
     cache: Option<&CompactCache>,
     mut on_total: impl FnMut(u64),
-    on_progress: impl FnMut(u64),
+    on_progress: impl FnMut(u64) + Send,
 ) -> Result<ReplayOutcome, crate::store::Error> {
     let snapshot = MetagraphSnapshot::load(dir)?;
     let listing = list_shards(dir, snapshot.block, snapshot.tail)?;
@@ -112,7 +112,7 @@ pub fn score_sources(
     threads: usize,
     cache: Option<&CompactCache>,
     sources: impl Iterator<Item = ShardSource> + Send,
-    on_progress: impl FnMut(u64),
+    on_progress: impl FnMut(u64) + Send,
 ) -> (ScoreReport, LoadStats, IngestCounters) {
     let mut aggregator = Aggregator::new(policy, &snapshot.hotkeys);
     let load = fold_sources(sources, threads, cache, on_progress, |shard| aggregator.push_shard(shard));

@@ -143,6 +143,8 @@ pub struct Aggregator<'p> {
     miners: Vec<MinerAccumulator>,
     next_rank: u32,
     counters: IngestCounters,
+    /// Environments whose scores must be exactly 0 or 1 (alfworld), by index.
+    binary_scores: [bool; ENV_COUNT],
 }
 
 /// The reference's name rule: the part after `owner/` (or the whole name), lowercased, must
@@ -197,7 +199,8 @@ impl<'p> Aggregator<'p> {
             uid_of_hotkey.entry(hotkey.clone()).or_insert(uid);
         }
         let miners = hotkeys.iter().map(|_| MinerAccumulator::default()).collect();
-        Self { policy, uid_of_hotkey, miners, next_rank: 0, counters: IngestCounters::default() }
+        let binary_scores = std::array::from_fn(|env| ENVIRONMENTS[env].id.contains("alfworld"));
+        Self { policy, uid_of_hotkey, miners, next_rank: 0, counters: IngestCounters::default(), binary_scores }
     }
 
     /// Counts one record, applying the reference's filters in the reference's order.
@@ -293,7 +296,7 @@ impl<'p> Aggregator<'p> {
 
         let spec: &EnvSpec = &ENVIRONMENTS[env_index];
         #[expect(clippy::float_cmp, reason = "the reference keeps alfworld scores that are exactly 0 or 1")]
-        let invalid_alfworld = spec.id.contains("alfworld") && record.score != 0.0 && record.score != 1.0;
+        let invalid_alfworld = self.binary_scores[env_index] && record.score != 0.0 && record.score != 1.0;
         if invalid_alfworld {
             self.counters.invalid_score += 1;
             return;

@@ -18,8 +18,6 @@ use std::time::{Duration, SystemTime};
 
 pub use format::{Entry, FileStat, SourceKey};
 
-use crate::store::local::write_atomically;
-
 /// Folder of the entries inside the cache folder.
 pub const COMPACT_DIR: &str = "compact";
 /// File name suffix of an entry.
@@ -108,12 +106,26 @@ impl CompactCache {
 
     /// Writes the entry for shard `name` (temporary file and rename: readers see the old
     /// entry or the new one). Failures are logged and otherwise ignored.
+    ///
+    /// The file is not synced: a crash can at worst leave a torn entry, which fails its
+    /// checksum and is rebuilt, and syncing every entry of a cold pass doubled its time.
     pub fn store(&self, name: &str, entry: &Entry) {
         let Some(path) = self.path(name) else { return };
-        if let Err(error) = write_atomically(&path, &format::encode(entry)) {
-            tracing::warn!(path = %path.display(), error = %crate::error::one_line(&error), "cannot write the compact cache");
+        if let Err(error) = write_replacing(&path, &format::encode(entry)) {
+            tracing::warn!(path = %path.display(), %error, "cannot write the compact cache");
         }
     }
+}
+
+/// Writes `bytes` to a temporary sibling of `path` and renames it over `path`, unsynced.
+fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let parent = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let mut temp = tempfile::NamedTempFile::new_in(parent)?;
+    temp.write_all(bytes)?;
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
 }
 
 /// Reads a cache file that is a regular file of at most [`MAX_ENTRY_BYTES`].

@@ -3,8 +3,9 @@
 //!
 //! Worker threads take shards in key order and turn each into a [`CompactShard`]: from the
 //! compact cache when its entry still matches the shard, else by parsing the JSON (and then
-//! writing the entry). The calling thread folds the shards strictly in key order as they
-//! become ready, so the fold never depends on which worker finished first. At most
+//! writing the entry). The shards are folded strictly in key order as they become ready (by
+//! whichever worker completes the next one), so the fold never depends on which worker
+//! finished first. At most
 //! 64 shards are in flight; raw shard bytes live only while one worker parses them,
 //! so memory is bounded by `threads` shards of at most [`MAX_SHARD_BYTES`] plus the compact
 //! form of the lookahead, whatever the shards contain.
@@ -149,19 +150,22 @@ fn from_entry(entry: Entry) -> Result<CompactShard, Skip> {
 fn load_file(path: &Path, cache: Option<&CompactCache>) -> Loaded {
     let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
     let unreadable = |name: String, reason: String| Loaded { name, bytes: 0, cached: false, shard: Err(Skip::Unreadable(reason)) };
+    // An entry that recorded this very file (same inode, length and times) is used without
+    // opening the file: the identity only matches a regular file that has not changed.
+    let same_file = |entry: &Entry| {
+        entry.source.stat.is_some_and(|recorded| {
+            recorded.len == entry.source.len && std::fs::metadata(path).is_ok_and(|m| m.is_file() && FileStat::of(&m) == recorded)
+        })
+    };
+    let entry = match cache.and_then(|cache| cache.load(&name)) {
+        Some(entry) if same_file(&entry) => return Loaded { name, bytes: entry.source.len, cached: true, shard: from_entry(entry) },
+        other => other,
+    };
     let (file, metadata) = match open_shard_file(path) {
         Ok(opened) => opened,
         Err(reason) => return unreadable(path.display().to_string(), reason),
     };
     let stat = FileStat::of(&metadata);
-    let entry = cache.and_then(|cache| cache.load(&name));
-    if let Some(entry) = &entry
-        && entry.source.stat == Some(stat)
-        && entry.source.len == stat.len
-    {
-        let entry = entry.clone();
-        return Loaded { name, bytes: stat.len, cached: true, shard: from_entry(entry) };
-    }
     let bytes = match read_opened(file, &metadata) {
         Ok(bytes) => bytes,
         Err(reason) => return unreadable(path.display().to_string(), reason),
@@ -214,8 +218,34 @@ impl InFlight {
     }
 
     fn release(&self) {
-        *self.count.lock().expect("no thread panics while holding the lock") -= 1;
-        self.freed.notify_one();
+        let mut count = self.count.lock().expect("no thread panics while holding the lock");
+        *count -= 1;
+        // Only a full window can have waiters.
+        if *count + 1 == LOOKAHEAD {
+            self.freed.notify_one();
+        }
+    }
+}
+
+/// The in-order half of the pipeline: shards wait here until every earlier one is folded.
+/// Whichever worker delivers the next expected shard folds it (and any that were waiting
+/// behind it), so no thread sleeps and wakes per shard.
+struct Sequencer<P, S> {
+    next: usize,
+    ready: BTreeMap<usize, Loaded>,
+    stats: LoadStats,
+    progress: P,
+    sink: S,
+}
+
+impl<P: FnMut(u64), S: FnMut(&CompactShard)> Sequencer<P, S> {
+    fn deliver(&mut self, index: usize, loaded: Loaded, in_flight: &InFlight) {
+        self.ready.insert(index, loaded);
+        while let Some(loaded) = self.ready.remove(&self.next) {
+            self.next += 1;
+            fold_one(loaded, &mut self.stats, &mut self.progress, &mut self.sink);
+            in_flight.release();
+        }
     }
 }
 
@@ -229,18 +259,15 @@ pub fn fold_sources(
     sources: impl Iterator<Item = ShardSource> + Send,
     threads: usize,
     cache: Option<&CompactCache>,
-    mut progress: impl FnMut(u64),
-    mut sink: impl FnMut(&CompactShard),
+    progress: impl FnMut(u64) + Send,
+    sink: impl FnMut(&CompactShard) + Send,
 ) -> LoadStats {
-    let mut stats = LoadStats::default();
     let next = Mutex::new(sources.enumerate());
     let in_flight = InFlight { count: Mutex::new(0), freed: Condvar::new() };
+    let sequencer = Mutex::new(Sequencer { next: 0, ready: BTreeMap::new(), stats: LoadStats::default(), progress, sink });
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::channel::<(usize, Loaded)>();
         for _ in 0..threads.max(1) {
-            let sender = sender.clone();
-            let (next, in_flight) = (&next, &in_flight);
-            scope.spawn(move || {
+            scope.spawn(|| {
                 loop {
                     in_flight.acquire();
                     let taken = next.lock().expect("no thread panics while holding the lock").next();
@@ -248,25 +275,15 @@ pub fn fold_sources(
                         in_flight.release();
                         break;
                     };
-                    if sender.send((index, load(source, cache))).is_err() {
-                        break;
-                    }
+                    let loaded = load(source, cache);
+                    sequencer.lock().expect("no thread panics while holding the lock").deliver(index, loaded, &in_flight);
                 }
             });
         }
-        drop(sender);
-        let mut ready: BTreeMap<usize, Loaded> = BTreeMap::new();
-        let mut expected = 0;
-        for (index, loaded) in receiver {
-            ready.insert(index, loaded);
-            while let Some(loaded) = ready.remove(&expected) {
-                expected += 1;
-                fold_one(loaded, &mut stats, &mut progress, &mut sink);
-                in_flight.release();
-            }
-        }
     });
-    stats
+    let sequencer = sequencer.into_inner().expect("no thread panics while holding the lock");
+    debug_assert!(sequencer.ready.is_empty(), "every shard taken is folded");
+    sequencer.stats
 }
 
 fn fold_one(loaded: Loaded, stats: &mut LoadStats, progress: &mut impl FnMut(u64), sink: &mut impl FnMut(&CompactShard)) {
@@ -292,7 +309,7 @@ fn fold_one(loaded: Loaded, stats: &mut LoadStats, progress: &mut impl FnMut(u64
 }
 
 /// [`fold_sources`] over files, in the order given.
-pub fn fold_shards(paths: &[PathBuf], threads: usize, cache: Option<&CompactCache>, sink: impl FnMut(&CompactShard)) -> LoadStats {
+pub fn fold_shards(paths: &[PathBuf], threads: usize, cache: Option<&CompactCache>, sink: impl FnMut(&CompactShard) + Send) -> LoadStats {
     fold_sources(paths.iter().cloned().map(ShardSource::File), threads, cache, |_| {}, sink)
 }
 

@@ -216,11 +216,20 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.take(len)?).map_err(|_| FormatError::Text)
     }
 
-    /// `count` fixed-size values, each decoded by `decode`; the length is checked first, so a
-    /// damaged count cannot make this allocate more than the file holds.
-    fn column<const N: usize, T>(&mut self, count: usize, decode: impl Fn([u8; N]) -> T) -> Result<Vec<T>, FormatError> {
-        let bytes = self.take(count.checked_mul(N).ok_or(FormatError::Length)?)?;
-        Ok(bytes.chunks_exact(N).map(|chunk| decode(chunk.try_into().expect("chunks of N"))).collect())
+    /// The bytes of `count` values of `N` bytes; the length is checked first, so a damaged
+    /// count cannot make a decoder allocate more than the file holds.
+    fn column<const N: usize>(&mut self, count: usize) -> Result<Column<'a, N>, FormatError> {
+        Ok(Column(self.take(count.checked_mul(N).ok_or(FormatError::Length)?)?))
+    }
+}
+
+/// A column of fixed-size little-endian values, read in place.
+#[derive(Clone, Copy)]
+struct Column<'a, const N: usize>(&'a [u8]);
+
+impl<const N: usize> Column<'_, N> {
+    fn at(self, index: usize) -> [u8; N] {
+        self.0[index * N..index * N + N].try_into().expect("N bytes")
     }
 }
 
@@ -258,37 +267,37 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, FormatError> {
         let invalid = reader.u64()?;
         let strings = reader.count()?;
         let text_len = reader.count()?;
-        let string_ends = reader.column(strings, u32::from_le_bytes)?;
+        let string_ends = reader.column::<4>(strings)?;
         let text = std::str::from_utf8(reader.take(text_len)?).map_err(|_| FormatError::Text)?.to_owned();
-        let spans = string_ends.iter().scan(0_u32, |start, &end| Some((std::mem::replace(start, end), end))).collect();
+        let spans = (0..strings)
+            .scan(0_u32, |start, i| {
+                let end = u32::from_le_bytes(string_ends.at(i));
+                Some((std::mem::replace(start, end), end))
+            })
+            .collect();
         let miner_count = reader.count()?;
-        let hotkeys = reader.column(miner_count, u32::from_le_bytes)?;
-        let models = reader.column(miner_count, u32::from_le_bytes)?;
-        let revisions = reader.column(miner_count, u32::from_le_bytes)?;
-        let has_block = reader.column(miner_count, |[b]: [u8; 1]| b != 0)?;
-        let blocks = reader.column(miner_count, i64::from_le_bytes)?;
+        let (hotkeys, models, revisions) =
+            (reader.column::<4>(miner_count)?, reader.column::<4>(miner_count)?, reader.column::<4>(miner_count)?);
+        let (has_block, blocks) = (reader.column::<1>(miner_count)?, reader.column::<8>(miner_count)?);
         let miners = (0..miner_count)
             .map(|i| MinerVersion {
-                hotkey: hotkeys[i],
-                model: models[i],
-                revision: revisions[i],
-                block: has_block[i].then_some(blocks[i]),
+                hotkey: u32::from_le_bytes(hotkeys.at(i)),
+                model: u32::from_le_bytes(models.at(i)),
+                revision: u32::from_le_bytes(revisions.at(i)),
+                block: (has_block.at(i) != [0]).then(|| i64::from_le_bytes(blocks.at(i))),
             })
             .collect();
         let row_count = reader.count()?;
-        let miner_of = reader.column(row_count, u32::from_le_bytes)?;
-        let env_ids = reader.column(row_count, u32::from_le_bytes)?;
-        let has_task = reader.column(row_count, |[b]: [u8; 1]| b != 0)?;
-        let tasks = reader.column(row_count, i64::from_le_bytes)?;
-        let scores = reader.column(row_count, f64::from_le_bytes)?;
-        let timestamps = reader.column(row_count, f64::from_le_bytes)?;
+        let (miner_of, env_ids) = (reader.column::<4>(row_count)?, reader.column::<4>(row_count)?);
+        let (has_task, tasks) = (reader.column::<1>(row_count)?, reader.column::<8>(row_count)?);
+        let (scores, timestamps) = (reader.column::<8>(row_count)?, reader.column::<8>(row_count)?);
         let rows = (0..row_count)
             .map(|i| CompactRow {
-                miner: miner_of[i],
-                env: env_ids[i],
-                score: scores[i],
-                task_id: has_task[i].then_some(tasks[i]),
-                timestamp: timestamps[i],
+                miner: u32::from_le_bytes(miner_of.at(i)),
+                env: u32::from_le_bytes(env_ids.at(i)),
+                score: f64::from_le_bytes(scores.at(i)),
+                task_id: (has_task.at(i) != [0]).then(|| i64::from_le_bytes(tasks.at(i))),
+                timestamp: f64::from_le_bytes(timestamps.at(i)),
             })
             .collect();
         Ok(CompactShard::from_parts(text, spans, miners, rows, invalid)?)
