@@ -128,18 +128,16 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Reads a cache file that is a regular file of at most [`MAX_ENTRY_BYTES`].
+/// Reads a cache file that is a regular file of at most [`MAX_ENTRY_BYTES`], in one read of
+/// the length it has when opened (a file that changes meanwhile fails its checksum).
 fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+    let mut file = std::fs::File::open(path)?;
     let metadata = file.metadata()?;
     if !metadata.is_file() || metadata.len() > MAX_ENTRY_BYTES {
         return Err(std::io::Error::other("not a regular file of a plausible size"));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    file.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_ENTRY_BYTES {
-        return Err(std::io::Error::other("grew past the size cap while being read"));
-    }
+    let mut bytes = vec![0; usize::try_from(metadata.len()).map_err(std::io::Error::other)?];
+    file.read_exact(&mut bytes)?;
     Ok(bytes)
 }
 

@@ -204,47 +204,77 @@ fn load(source: ShardSource, cache: Option<&CompactCache>) -> Loaded {
 
 /// Counts shards taken but not yet folded, so workers stay at most [`LOOKAHEAD`] ahead.
 struct InFlight {
-    count: Mutex<usize>,
+    /// `(taken and not folded, workers waiting for room)`.
+    state: Mutex<(usize, usize)>,
     freed: Condvar,
 }
 
 impl InFlight {
-    fn acquire(&self) {
-        let mut count = self.count.lock().expect("no thread panics while holding the lock");
-        while *count >= LOOKAHEAD {
-            count = self.freed.wait(count).expect("no thread panics while holding the lock");
-        }
-        *count += 1;
+    fn new() -> Self {
+        Self { state: Mutex::new((0, 0)), freed: Condvar::new() }
     }
 
+    fn acquire(&self) {
+        let mut state = self.state.lock().expect("no thread panics while holding the lock");
+        while state.0 >= LOOKAHEAD {
+            state.1 += 1;
+            state = self.freed.wait(state).expect("no thread panics while holding the lock");
+            state.1 -= 1;
+        }
+        state.0 += 1;
+    }
+
+    /// Frees one slot and wakes one waiting worker, if any (each slot freed wakes one, so no
+    /// waiter is left behind when the sources run out).
     fn release(&self) {
-        let mut count = self.count.lock().expect("no thread panics while holding the lock");
-        *count -= 1;
-        // Only a full window can have waiters.
-        if *count + 1 == LOOKAHEAD {
+        let mut state = self.state.lock().expect("no thread panics while holding the lock");
+        state.0 -= 1;
+        if state.1 > 0 {
             self.freed.notify_one();
         }
     }
 }
 
-/// The in-order half of the pipeline: shards wait here until every earlier one is folded.
-/// Whichever worker delivers the next expected shard folds it (and any that were waiting
-/// behind it), so no thread sleeps and wakes per shard.
+/// The in-order half of the pipeline. Loaded shards wait in `ready` until every earlier one
+/// is folded; whichever worker finds the fold free folds everything that is ready, and a
+/// worker that finds it busy leaves its shard to the folding one and goes back to loading, so
+/// folding never stops the other workers and no thread sleeps and wakes per shard.
 struct Sequencer<P, S> {
+    ready: Mutex<BTreeMap<usize, Loaded>>,
+    fold: Mutex<Fold<P, S>>,
+}
+
+/// The fold's state: the next shard index due and where shards go.
+struct Fold<P, S> {
     next: usize,
-    ready: BTreeMap<usize, Loaded>,
     stats: LoadStats,
     progress: P,
     sink: S,
 }
 
 impl<P: FnMut(u64), S: FnMut(&CompactShard)> Sequencer<P, S> {
-    fn deliver(&mut self, index: usize, loaded: Loaded, in_flight: &InFlight) {
-        self.ready.insert(index, loaded);
-        while let Some(loaded) = self.ready.remove(&self.next) {
-            self.next += 1;
-            fold_one(loaded, &mut self.stats, &mut self.progress, &mut self.sink);
-            in_flight.release();
+    fn deliver(&self, index: usize, loaded: Loaded, in_flight: &InFlight) {
+        self.ready.lock().expect("no thread panics while holding the lock").insert(index, loaded);
+        loop {
+            let mut fold = match self.fold.try_lock() {
+                Ok(fold) => fold,
+                Err(std::sync::TryLockError::WouldBlock) => return,
+                Err(std::sync::TryLockError::Poisoned(_)) => panic!("a worker panicked while folding"),
+            };
+            loop {
+                let due = fold.next;
+                let Some(loaded) = self.ready.lock().expect("no thread panics while holding the lock").remove(&due) else { break };
+                fold.next += 1;
+                let Fold { stats, progress, sink, .. } = &mut *fold;
+                fold_one(loaded, stats, progress, sink);
+                in_flight.release();
+            }
+            let due = fold.next;
+            drop(fold);
+            // A shard delivered after the last look found the fold busy and was left to us.
+            if !self.ready.lock().expect("no thread panics while holding the lock").contains_key(&due) {
+                return;
+            }
         }
     }
 }
@@ -263,8 +293,9 @@ pub fn fold_sources(
     sink: impl FnMut(&CompactShard) + Send,
 ) -> LoadStats {
     let next = Mutex::new(sources.enumerate());
-    let in_flight = InFlight { count: Mutex::new(0), freed: Condvar::new() };
-    let sequencer = Mutex::new(Sequencer { next: 0, ready: BTreeMap::new(), stats: LoadStats::default(), progress, sink });
+    let in_flight = InFlight::new();
+    let sequencer =
+        Sequencer { ready: Mutex::new(BTreeMap::new()), fold: Mutex::new(Fold { next: 0, stats: LoadStats::default(), progress, sink }) };
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
@@ -275,15 +306,13 @@ pub fn fold_sources(
                         in_flight.release();
                         break;
                     };
-                    let loaded = load(source, cache);
-                    sequencer.lock().expect("no thread panics while holding the lock").deliver(index, loaded, &in_flight);
+                    sequencer.deliver(index, load(source, cache), &in_flight);
                 }
             });
         }
     });
-    let sequencer = sequencer.into_inner().expect("no thread panics while holding the lock");
-    debug_assert!(sequencer.ready.is_empty(), "every shard taken is folded");
-    sequencer.stats
+    debug_assert!(sequencer.ready.into_inner().is_ok_and(|ready| ready.is_empty()), "every shard taken is folded");
+    sequencer.fold.into_inner().expect("no thread panics while holding the lock").stats
 }
 
 fn fold_one(loaded: Loaded, stats: &mut LoadStats, progress: &mut impl FnMut(u64), sink: &mut impl FnMut(&CompactShard)) {
@@ -327,18 +356,20 @@ mod tests {
     fn fold_keeps_key_order_across_threads_and_skips_bad_shards() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut paths = Vec::new();
-        for index in 0..150 {
+        for index in 0..300 {
             let path = dir.path().join(format!("{index:03}.json"));
             let text = if index == 7 { "[{\"env\": ".to_owned() } else { format!(r#"[{{"miner":{{"hotkey":"h{index}"}},"env":"e"}}, 5]"#) };
             std::fs::write(&path, text).expect("write");
             paths.push(path);
         }
         paths.push(dir.path().join("missing.json"));
-        let expected: Vec<String> = (0..150).filter(|i| *i != 7).map(|i| format!("h{i}")).collect();
-        for threads in [1, 3] {
+        let expected: Vec<String> = (0..300).filter(|i| *i != 7).map(|i| format!("h{i}")).collect();
+        // More shards than the lookahead and more workers than cores: workers wait for room
+        // and must all be woken when the sources run out.
+        for threads in [1, 3, 8] {
             let (seen, stats) = hotkeys_in_order(&paths, threads, None);
             assert_eq!(seen, expected);
-            assert_eq!((stats.shards, stats.shards_skipped, stats.records, stats.invalid_records), (149, 2, 149, 149));
+            assert_eq!((stats.shards, stats.shards_skipped, stats.records, stats.invalid_records), (299, 2, 299, 299));
         }
     }
 
