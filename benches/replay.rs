@@ -10,12 +10,14 @@
 //! Prints, each as the median of `--runs` runs with the peak RSS of the measured process:
 //! `cat` of every shard to /dev/null, `af weights --replay` without a cache, the cold pass
 //! (`--cache` on an empty folder: parse, and write the entries), the warm pass (every entry
-//! current), and the ratios to `cat`; then the scoring step alone on its worst case (all
+//! current), and the ratios to `cat`. Writing 4,000 entries is file-system bound: set
+//! `AF_BENCH_CACHE_DIR` to a tmpfs folder to see the pass without the disk's inode allocation; then the scoring step alone on its worst case (all
 //! miners tied, so every miner is on every frontier). Only ratios within one run compare:
 //! absolute times on a shared machine drift.
 //!
 //! Options (after `--`): `--full`, `--runs N` (default 3), `--miners N` (default 64, 256
-//! with `--full`), `--samples N` (per miner and environment, default 440).
+//! with `--full`), `--samples N` (per miner and environment, default 440); environment
+//! `AF_BENCH_CACHE_DIR` for where the compact caches go (default `target/bench-data`).
 
 #![expect(clippy::print_stdout, reason = "a benchmark prints its figures")]
 
@@ -245,10 +247,7 @@ fn measure(dir: &Path, cache: &Path, kind: Kind, runs: usize) -> std::io::Result
         assert!(af(true).status()?.success(), "filling the cache failed");
     }
     let mut walls = Vec::new();
-    for _ in 0..runs {
-        if kind == Kind::Cold {
-            let _ = std::fs::remove_dir_all(cache);
-        }
+    for run in 0..runs {
         let mut command = match kind {
             Kind::Cat => {
                 let mut cat = Command::new("cat");
@@ -256,12 +255,24 @@ fn measure(dir: &Path, cache: &Path, kind: Kind, runs: usize) -> std::io::Result
                 cat
             }
             Kind::NoCache => af(false),
-            Kind::Cold | Kind::Warm => af(true),
+            Kind::Warm => af(true),
+            Kind::Cold => {
+                // A fresh folder per run, removed only after all runs: deleting thousands of
+                // files just before a run makes the file system's inode allocation slow.
+                let mut command = af(false);
+                command.arg("--cache").arg(cache.with_extension(format!("cold-{run}")));
+                command
+            }
         };
         let started = Instant::now();
         let status = command.status()?;
         walls.push(started.elapsed());
         assert!(status.success(), "{} failed: {status}", kind.name());
+    }
+    if kind == Kind::Cold {
+        for run in 0..runs {
+            let _ = std::fs::remove_dir_all(cache.with_extension(format!("cold-{run}")));
+        }
     }
     let peak_rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN).map_or(0, |usage| usage.max_rss());
     println!("{} {peak_rss_kib}", median(walls).as_secs_f64());
@@ -276,7 +287,8 @@ fn main() -> std::io::Result<()> {
     let samples = option(&args, "--samples", 440_u64).max(1);
     let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target").join("bench-data");
     let dir = data.join(format!("replay-{miners}x{samples}"));
-    let cache = data.join(format!("replay-{miners}x{samples}-cache"));
+    let cache =
+        std::env::var_os("AF_BENCH_CACHE_DIR").map_or_else(|| data.clone(), PathBuf::from).join(format!("replay-{miners}x{samples}-cache"));
     if args.iter().any(|a| a == "--generate-only") {
         ensure_dataset(&dir, miners, samples)?;
         return Ok(());
