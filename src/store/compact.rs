@@ -18,6 +18,8 @@ use std::time::{Duration, SystemTime};
 
 pub use format::{Entry, FileStat, SourceKey};
 
+use crate::store::local::remove_logged;
+
 /// Folder of the entries inside the cache folder.
 pub const COMPACT_DIR: &str = "compact";
 /// File name suffix of an entry.
@@ -90,7 +92,7 @@ impl CompactCache {
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
             Err(error) => {
                 tracing::warn!(path = %path.display(), %error, "cannot read a compact cache file, rebuilding it");
-                remove(&path);
+                remove_logged(&path, "a compact cache file");
                 return None;
             }
         };
@@ -98,7 +100,7 @@ impl CompactCache {
             Ok(entry) => Some(entry),
             Err(error) => {
                 tracing::debug!(path = %path.display(), %error, "discarding a damaged or outdated compact cache file");
-                remove(&path);
+                remove_logged(&path, "a compact cache file");
                 None
             }
         }
@@ -139,14 +141,6 @@ fn read_capped(path: &Path) -> std::io::Result<Vec<u8>> {
     let mut bytes = vec![0; usize::try_from(metadata.len()).map_err(std::io::Error::other)?];
     file.read_exact(&mut bytes)?;
     Ok(bytes)
-}
-
-fn remove(path: &Path) {
-    if let Err(error) = std::fs::remove_file(path)
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = %path.display(), %error, "cannot remove a compact cache file");
-    }
 }
 
 #[cfg(test)]

@@ -132,14 +132,15 @@ async fn fetch_one(backend: &Backend, cache: Option<&ShardCache>, compact: Optio
     }
 }
 
-/// Downloads the selected shards in key order, with bounded concurrency, and hands each to
-/// `deliver`; stops early when `deliver` returns `false`.
-async fn fetch_all<F: Future<Output = bool>>(
+/// Downloads the selected shards in key order, with bounded concurrency, and sends what
+/// `wrap` makes of each to `sink`; stops early when `sink` is closed.
+async fn fetch_all<T>(
     store: &Store,
     selection: &Selection,
     compact: Option<Arc<CompactCache>>,
+    sink: mpsc::Sender<T>,
     on_shard: impl Fn(u64),
-    mut deliver: impl FnMut(String, Fetch) -> F,
+    wrap: impl Fn(String, Fetch) -> Option<T>,
 ) -> Result<DownloadStats, Error> {
     let backend = if selection.from_public { store.public_fallback().unwrap_or(store.reader()) } else { store.reader() };
     let cache = store.config().cache_dir.clone().map(ShardCache::new).map(Arc::new);
@@ -166,7 +167,9 @@ async fn fetch_all<F: Future<Output = bool>>(
         stats.bytes += size;
         stats.cache_hits += usize::from(hit);
         on_shard(size);
-        if !deliver(key.clone(), fetched).await {
+        if let Some(item) = wrap(key.clone(), fetched)
+            && sink.send(item).await.is_err()
+        {
             break;
         }
     }
@@ -185,18 +188,9 @@ pub async fn download(
     sink: mpsc::Sender<ShardBytes>,
     on_shard: impl Fn(u64),
 ) -> Result<DownloadStats, Error> {
-    fetch_all(store, selection, None, on_shard, |name, fetched| {
-        let shard = match fetched {
-            Fetch::Bytes { bytes, .. } => Some(ShardBytes { name, bytes: Ok(bytes) }),
-            Fetch::Missing | Fetch::Compact(_) => None,
-        };
-        let sink = sink.clone();
-        async move {
-            match shard {
-                Some(shard) => sink.send(shard).await.is_ok(),
-                None => true,
-            }
-        }
+    fetch_all(store, selection, None, sink, on_shard, |name, fetched| match fetched {
+        Fetch::Bytes { bytes, .. } => Some(ShardBytes { name, bytes: Ok(bytes) }),
+        Fetch::Missing | Fetch::Compact(_) => None,
     })
     .await
 }
@@ -214,19 +208,10 @@ pub async fn download_for_scoring(
     sink: mpsc::Sender<ShardSource>,
     on_shard: impl Fn(u64),
 ) -> Result<DownloadStats, Error> {
-    fetch_all(store, selection, compact, on_shard, |name, fetched| {
-        let source = match fetched {
-            Fetch::Bytes { bytes, etag, .. } => Some(ShardSource::Fetched { name, bytes: Ok(bytes), etag }),
-            Fetch::Compact(entry) => Some(ShardSource::Cached { name, entry }),
-            Fetch::Missing => None,
-        };
-        let sink = sink.clone();
-        async move {
-            match source {
-                Some(source) => sink.send(source).await.is_ok(),
-                None => true,
-            }
-        }
+    fetch_all(store, selection, compact, sink, on_shard, |name, fetched| match fetched {
+        Fetch::Bytes { bytes, etag, .. } => Some(ShardSource::Fetched { name, bytes: Ok(bytes), etag }),
+        Fetch::Compact(entry) => Some(ShardSource::Cached { name, entry }),
+        Fetch::Missing => None,
     })
     .await
 }
