@@ -14,6 +14,8 @@ pub mod format;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 pub use format::{Entry, FileStat, SourceKey};
@@ -35,6 +37,8 @@ const SETTLE: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub struct CompactCache {
     dir: PathBuf,
+    /// Set after the first failed write, so an unwritable folder warns once, not per shard.
+    write_failed: Arc<AtomicBool>,
 }
 
 impl FileStat {
@@ -66,7 +70,7 @@ impl CompactCache {
     /// The cache inside `dir` (entries go to `dir/compact/`, created on first store).
     #[must_use]
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.join(COMPACT_DIR) }
+        Self { dir: dir.join(COMPACT_DIR), write_failed: Arc::new(AtomicBool::new(false)) }
     }
 
     /// The folder of the entries.
@@ -114,7 +118,11 @@ impl CompactCache {
     pub fn store(&self, name: &str, entry: &Entry) {
         let Some(path) = self.path(name) else { return };
         if let Err(error) = write_replacing(&path, &format::encode(entry)) {
-            tracing::warn!(path = %path.display(), %error, "cannot write the compact cache");
+            if self.write_failed.swap(true, Ordering::Relaxed) {
+                tracing::debug!(path = %path.display(), %error, "cannot write the compact cache");
+            } else {
+                tracing::warn!(path = %path.display(), %error, "cannot write the compact cache (later passes parse again; further failures at -vv)");
+            }
         }
     }
 }
@@ -165,6 +173,19 @@ mod tests {
         assert!(cache.load("000000020-a.json").is_none());
         assert!(!file.exists(), "a damaged entry is removed");
         assert!(cache.path("..").is_none() && cache.path("a/").is_none());
+    }
+
+    #[test]
+    fn an_unwritable_cache_costs_only_speed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"not a folder").expect("write");
+        let cache = CompactCache::new(&blocker);
+        let entry = Entry { source: SourceKey::default(), shard: Err("rejected".into()) };
+        cache.store("000000020-a.json", &entry);
+        cache.store("000000040-a.json", &entry);
+        assert!(cache.write_failed.load(Ordering::Relaxed));
+        assert!(cache.load("000000020-a.json").is_none());
     }
 
     #[test]
