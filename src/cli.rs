@@ -351,6 +351,9 @@ pub struct WeightsArgs {
     /// Replay directory: metagraph.json plus results/*.json shards (see README)
     #[arg(long, value_name = "DIR", env = env_vars::AF_REPLAY_DIR)]
     pub replay: Option<PathBuf>,
+    /// With --replay: keep compact per-shard caches in DIR, so later replays parse only changed shards
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
     /// Recompute the weights from the result store, against the chain (or --metagraph FILE)
     #[arg(short = 'r', long)]
     pub recompute: bool,

@@ -12,7 +12,7 @@
 //! a malformed answer is never a reason to fall back.
 //!
 //! Answers are read up to a cap (the signer's answers are small: 64 KiB plus 256 bytes per
-//! signature). The shared bounded-body helper of issue 18 replaces [`read_capped`] once it is
+//! signature). The shared bounded-body helper of issue 18 replaces `read_capped` once it is
 //! on main.
 
 use std::time::Duration;

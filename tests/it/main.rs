@@ -18,6 +18,7 @@ mod hub;
 mod hub_cli;
 mod miners;
 mod pull;
+mod replay_cache;
 mod runner;
 mod sandbox;
 mod signing;
