@@ -38,6 +38,9 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitStatus::Usage;
         }
+        if let Some(set_error) = cause.downcast_ref::<crate::weights_set::Error>() {
+            return if set_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
         if let Some(chain_error) = cause.downcast_ref::<chain::Error>() {
             return if chain_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }

@@ -232,7 +232,7 @@ async fn recompute(
         None
     };
     // Set on chain (or dry-run) after the save; the outcome is printed with the weights.
-    let mut set_report = set::SetReport::default();
+    let mut set_report = crate::weights_set::SetReport::default();
     let set_result = match set {
         None => None,
         Some(set_settings) => {
