@@ -26,6 +26,7 @@
 //! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
 //! - [`miners`]: miner discovery: which committed miners are sampled, and why the others are not.
 //! - [`signer`]: the signer service's client (and, later, server): `/sign`, `/set_weights`.
+//! - [`weight_pass`]: the validator's weight pass (chain snapshot, scoring the store, summary).
 //! - [`weights_set`]: setting a weight vector with a local hotkey (checks, call, confirmation).
 //! - [`commands`]: one module per subcommand, wiring settings to the modules above.
 //!
@@ -53,6 +54,7 @@ pub mod signer;
 pub mod store;
 pub mod summary;
 pub mod telemetry;
+pub mod weight_pass;
 pub mod weights_set;
 
 pub use error::ExitStatus;
