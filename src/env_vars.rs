@@ -149,3 +149,25 @@ pub const AF_DEVNET_PORT: &str = "AF_DEVNET_PORT";
 pub const AF_DEVNET_BLOCK_TIME: &str = "AF_DEVNET_BLOCK_TIME";
 /// Devnet miner policies (`--miners`).
 pub const AF_DEVNET_MINERS: &str = "AF_DEVNET_MINERS";
+/// The signer service's base URL for `af validate` and the runner, as the original affine.
+pub const SIGNER_URL: &str = "SIGNER_URL";
+/// Interface `af signer` listens on (`--host`), as the original affine; default loopback.
+pub const SIGNER_HOST: &str = "SIGNER_HOST";
+/// Port `af signer` listens on (`--port`), as the original affine.
+pub const SIGNER_PORT: &str = "SIGNER_PORT";
+/// Bearer token of the signer: required by `af signer` on any interface but loopback, sent by
+/// its clients. Read from the environment only (never a flag, so it stays out of `ps`).
+pub const SIGNER_TOKEN: &str = "SIGNER_TOKEN";
+/// Blocks between weight sets of `af validate` (`--interval`), as later upstream names it.
+pub const WEIGHT_SET_INTERVAL_BLOCKS: &str = "WEIGHT_SET_INTERVAL_BLOCKS";
+/// Seconds without progress before `af validate` exits 1 (`--watchdog-timeout`).
+pub const AFFINE_VALIDATOR_WATCHDOG_TIMEOUT: &str = "AFFINE_VALIDATOR_WATCHDOG_TIMEOUT";
+/// `true`, `1` or `yes`: `af validate` takes the weights from a published `latest.json`, as the
+/// original affine.
+pub const USE_R2_WEIGHTS: &str = "USE_R2_WEIGHTS";
+/// URL of the `latest.json` R2-weights mode reads (`--r2-weights-url`).
+pub const AFFINE_R2_WEIGHTS_URL: &str = "AFFINE_R2_WEIGHTS_URL";
+/// Oldest `latest.json` R2-weights mode accepts, in blocks (`--r2-weights-max-age`).
+pub const AFFINE_R2_WEIGHTS_MAX_AGE: &str = "AFFINE_R2_WEIGHTS_MAX_AGE";
+/// Seconds a stop waits for the step in flight of a long-running service (`--stop-grace`).
+pub const AF_STOP_GRACE: &str = "AF_STOP_GRACE";

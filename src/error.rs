@@ -38,6 +38,12 @@ pub fn classify(error: &anyhow::Error) -> ExitStatus {
         if cause.downcast_ref::<ConfigError>().is_some() {
             return ExitStatus::Usage;
         }
+        if let Some(validator_error) = cause.downcast_ref::<crate::validator::Error>() {
+            return if validator_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
+        if let Some(signer_error) = cause.downcast_ref::<crate::signer::client::Error>() {
+            return if signer_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
+        }
         if let Some(set_error) = cause.downcast_ref::<crate::weights_set::Error>() {
             return if set_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
         }

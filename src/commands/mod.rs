@@ -11,6 +11,8 @@ pub mod metagraph;
 pub mod miners;
 pub mod pull;
 pub mod sandbox_exec;
+pub mod signer;
+pub mod validate;
 pub mod wallet;
 pub mod weights;
 
@@ -39,5 +41,7 @@ pub async fn dispatch(command: Command, printer: Printer, token: CancellationTok
         Command::Miners(args) => miners::run(&args, printer).await,
         Command::Pull(args) => pull::run(&args, printer, token).await,
         Command::ChutesPush(args) => chutes_push::run(&args, printer).await,
+        Command::Validate(args) => Box::pin(validate::run(&args, printer, token)).await,
+        Command::Signer(args) => signer::run(&args, token).await,
     }
 }
