@@ -5,6 +5,7 @@ pub mod devnet;
 pub mod http;
 pub mod hub_server;
 pub mod moto;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 
