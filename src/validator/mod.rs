@@ -410,7 +410,9 @@ impl Validator {
                 let tempo = current.take().expect("in progress");
                 let report = self.report(&tempo, result, confirmed, dry_run);
                 on_tempo(&report);
-                self.schedule.advance(head);
+                // From the tempo's start, not from now: a set that confirmed past the next
+                // boundary leaves that boundary due, so its tempo is not lost.
+                self.schedule.advance(tempo.head);
             }
         }
     }
@@ -469,9 +471,9 @@ impl Validator {
             };
         }
         // As bittensor does, and without spending an attempt: no set inside the rate limit;
-        // and a LastUpdate at or past the boundary (an earlier attempt that landed late, or
-        // another process on this hotkey) is this tempo's confirmation.
-        match self.rate_check(tempo.boundary).await {
+        // and once this tempo has sent a set, a LastUpdate at or past the boundary is its
+        // confirmation (an earlier attempt that landed late).
+        match self.rate_check(tempo.boundary, tempo.attempts > 0).await {
             Ok(Gate::Set(last_update)) => {
                 tracing::info!(boundary = tempo.boundary, last_update, "weights of this tempo already on chain");
                 self.last_confirmed = Some(last_update);
@@ -503,7 +505,7 @@ impl Validator {
         match attempt.result {
             Ok(reported) => {
                 // The chain's word, not the signer's: LastUpdate now.
-                let confirmed = match self.rate_check(tempo.boundary).await {
+                let confirmed = match self.rate_check(tempo.boundary, true).await {
                     Ok(Gate::Set(last_update) | Gate::TooSoon { last_update, .. }) => Some(last_update),
                     Ok(Gate::Open) | Err(_) => reported,
                 };
@@ -542,8 +544,9 @@ impl Validator {
         }
     }
 
-    /// The hotkey's `LastUpdate` against the tempo's boundary and the subnet's rate limit.
-    async fn rate_check(&self, boundary: u64) -> Result<Gate, crate::chain::Error> {
+    /// The hotkey's `LastUpdate` against the tempo's boundary (once the tempo has sent a set)
+    /// and the subnet's rate limit.
+    async fn rate_check(&self, boundary: u64, sent: bool) -> Result<Gate, crate::chain::Error> {
         let chain = &self.sources.chain;
         let metagraph = chain.metagraph(self.config.netuid).await?;
         let params = chain.subnet_params(self.config.netuid).await?;
@@ -554,7 +557,7 @@ impl Validator {
             tracing::warn!(old = self.uid, new = neuron.uid, "the hotkey's uid changed");
         }
         let last_update = neuron.last_update;
-        if last_update >= boundary {
+        if sent && last_update >= boundary {
             return Ok(Gate::Set(last_update));
         }
         if metagraph.block.saturating_sub(last_update) <= params.weights_rate_limit {
@@ -603,7 +606,7 @@ enum Step {
 
 /// The rate-limit check before an attempt.
 enum Gate {
-    /// `LastUpdate` is at or past the tempo's boundary: its weights are on chain.
+    /// The tempo sent a set and `LastUpdate` is at or past its boundary: its weights are on chain.
     Set(u64),
     /// Inside the rate limit until the given block.
     TooSoon { last_update: u64, until: u64 },

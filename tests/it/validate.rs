@@ -137,7 +137,8 @@ fn validate_sets_two_tempos_through_the_signer_and_a_skipped_boundary_still_sets
 
     // The next boundary is skipped: the chain is paused and mined past it in one go.
     let paused_at = devnet_rpc(&devnet.env["SUBTENSOR_ENDPOINT"], "devnet_pause", &json!([])).as_u64().expect("best");
-    let skipped = (paused_at / INTERVAL + 1) * INTERVAL;
+    // The head follower sees at most the first mined block, so the boundary must lie past it.
+    let skipped = ((paused_at + 1) / INTERVAL + 1) * INTERVAL;
     let mined_to = devnet_rpc(&devnet.env["SUBTENSOR_ENDPOINT"], "devnet_mine", &json!([skipped - paused_at + 4])).as_u64().expect("best");
     devnet_rpc(&devnet.env["SUBTENSOR_ENDPOINT"], "devnet_resume", &json!([]));
     let second = tempo(&mut validator, "the tempo of the skipped boundary", |d| d["result"] == "confirmed" && d["boundary"] == skipped);
