@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use affine::environments::env_spec;
 use affine::envs::affine::{AffineEnv, TaskRequest};
 use affine::envs::dataset::{DEFAULT_DATASET, Dataset, DatasetSource};
 use affine::envs::docker::{ContainerSpec, DockerEnv, new_run_id};
-use affine::envs::registry::env_spec;
 use affine::envs::sandbox::{Limits, Sandbox};
 use affine::secret::Secret;
 use axum::Json;

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use affine::envs::ENVIRONMENTS;
+use affine::environments::ENVIRONMENTS;
 use affine::scoring::{ChainView, ENV_COUNT, IngestCounters, MinerStats, SampleTable, ScoringPolicy, score_window};
 use nix::sys::resource::{UsageWho, getrusage};
 use serde_json::json;

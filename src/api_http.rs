@@ -22,16 +22,18 @@ pub fn base_url(configured: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// The HTTP client: `af/<version>` user agent, a connect timeout, no Nagle delay.
+/// The HTTP client: `af/<version>` user agent, a connect timeout, no Nagle delay. Bodies are
+/// read through [`crate::http_body`].
 ///
 /// # Errors
 /// TLS cannot be set up.
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
-        .user_agent(concat!("af/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .build()
+    client_builder().build()
+}
+
+/// The builder of [`client`], for a client that adds its own timeouts.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().user_agent(concat!("af/", env!("CARGO_PKG_VERSION"))).connect_timeout(CONNECT_TIMEOUT).tcp_nodelay(true)
 }
 
 #[cfg(test)]

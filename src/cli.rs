@@ -232,6 +232,9 @@ pub struct EnvServeArgs {
     /// Port to listen on
     #[arg(long, value_name = "PORT", env = env_vars::AF_PORT, default_value_t = 8000)]
     pub port: u16,
+    /// Seconds a connection may sit idle or take to send a request (head or body) before it is closed
+    #[arg(long, value_name = "SECS", env = env_vars::AF_IDLE_TIMEOUT, default_value_t = 30)]
+    pub idle_timeout: u64,
     /// Default LLM key when a call brings no `api_key`
     #[arg(long, value_name = "KEY", env = env_vars::CHUTES_API_KEY, hide_env_values = true, value_parser = parse_api_key)]
     pub api_key: Option<crate::inference::ApiKey>,
@@ -261,6 +264,9 @@ pub struct SandboxExecArgs {
     /// Uid/gid to switch to (root only)
     #[arg(long)]
     pub uid: Option<u32>,
+    /// Which step of the confinement this process is: outer (default), init, confine
+    #[arg(long, default_value = "outer")]
+    pub stage: String,
     /// Program and arguments
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
@@ -306,6 +312,9 @@ pub struct StoreArgs {
     /// Shard downloads in flight at once
     #[arg(long, value_name = "N", env = env_vars::AF_DOWNLOAD_CONCURRENCY)]
     pub download_concurrency: Option<usize>,
+    /// Total seconds one store request may take, retries and Retry-After waits included [default: 300]
+    #[arg(long, value_name = "SECS", env = env_vars::AF_STORE_TIMEOUT)]
+    pub store_timeout: Option<u64>,
 }
 
 /// `af dataset`.
@@ -391,6 +400,9 @@ pub struct SetWeightsArgs {
     /// With --set, print what would be sent (uids, u16 weights, call) without signing
     #[arg(long, requires = "set")]
     pub dry_run: bool,
+    /// With --set, set weights computed from zero result records (all to uid 0) instead of refusing
+    #[arg(long, requires = "set")]
+    pub allow_empty: bool,
     /// The wallet whose hotkey sets the weights.
     #[command(flatten)]
     pub wallet: WalletArgs,
@@ -457,6 +469,9 @@ pub struct ValidateArgs {
     /// Print one JSON object per interval instead of a text block
     #[arg(long)]
     pub json: bool,
+    /// Set a vector computed from zero result records (everything to uid 0) instead of refusing it
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Blocks between weight sets (the first block at or past each multiple sets them)
     #[arg(long, value_name = "BLOCKS", env = env_vars::WEIGHT_SET_INTERVAL_BLOCKS, default_value_t = 180)]
     pub interval: u64,
@@ -489,7 +504,7 @@ pub struct ValidateArgs {
     pub parse_threads: Option<usize>,
     /// Where the results and summaries are stored.
     #[command(flatten)]
-    pub store: StoreArgs,
+    pub store: Box<StoreArgs>,
     /// The wallet: the local fallback's hotkey (optional when a signer is configured).
     #[command(flatten)]
     pub wallet: WalletArgs,

@@ -25,6 +25,8 @@ pub const AF_R2_PUBLIC_URL: &str = "AF_R2_PUBLIC_URL";
 pub const AF_NO_PUBLIC_FALLBACK: &str = "AF_NO_PUBLIC_FALLBACK";
 /// Shard downloads in flight at once (`--download-concurrency`).
 pub const AF_DOWNLOAD_CONCURRENCY: &str = "AF_DOWNLOAD_CONCURRENCY";
+/// Total seconds one result-store request may take, retries and `Retry-After` waits included.
+pub const AF_STORE_TIMEOUT: &str = "AF_STORE_TIMEOUT";
 /// R2 bucket name (the original's name).
 pub const R2_FOLDER: &str = "R2_FOLDER";
 /// Cloudflare account id of the R2 endpoint (the original's name).
@@ -61,6 +63,8 @@ pub const AF_DATASET_DIR: &str = "AF_DATASET_DIR";
 pub const AF_HOST: &str = "AF_HOST";
 /// Listen port of `af env serve` (`--port`).
 pub const AF_PORT: &str = "AF_PORT";
+/// `af env serve`: seconds a connection may take to send a request head or body, or sit idle.
+pub const AF_IDLE_TIMEOUT: &str = "AF_IDLE_TIMEOUT";
 /// The LLM bearer key, as the reference environment image read it (`--api-key`).
 pub const CHUTES_API_KEY: &str = "CHUTES_API_KEY";
 /// Public R2 base URL of the ABD/DED dataset, as the reference image read it (`--dataset-url`).

@@ -1,9 +1,12 @@
-//! Turning the final error of a command into an exit status and a rendered message.
+//! Exit statuses and error rendering, without knowing any module's error types.
+//!
+//! Each module judges its own errors: it implements [`Classify`] for them, giving the [`Kind`]
+//! (usage or configuration, runtime failure, interrupted) and a hint where the fix is known.
+//! The command edge lists those types once (`commands::CLASSIFIED`, one [`Probe`] each) and
+//! hands the list to [`classify`] and [`render`], which walk the cause chain. This file imports
+//! nothing from the crate, so every module can use [`one_line`] without an import cycle.
 
 use std::fmt::Write as _;
-
-use crate::settings::ConfigError;
-use crate::{chain, hub, inference, store};
 
 /// How the process ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,152 +34,71 @@ impl ExitStatus {
     }
 }
 
-/// Classifies an error by the first cause that says what kind it is.
+/// What kind of failure an error is, as the module that raised it judges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// What the user gave is wrong: a flag, a setting, a missing or malformed input (exit 2).
+    Usage,
+    /// Something failed while running: a server, the network, the disk (exit 1).
+    Runtime,
+    /// A signal stopped the work (exit 130).
+    Interrupted,
+}
+
+impl Kind {
+    /// The kind of a user-input test: [`Kind::Usage`] when `is_user_input`, else [`Kind::Runtime`].
+    #[must_use]
+    pub const fn usage_if(is_user_input: bool) -> Self {
+        if is_user_input { Self::Usage } else { Self::Runtime }
+    }
+}
+
+impl From<Kind> for ExitStatus {
+    fn from(kind: Kind) -> Self {
+        match kind {
+            Kind::Usage => Self::Usage,
+            Kind::Runtime => Self::Failure,
+            Kind::Interrupted => Self::Interrupted,
+        }
+    }
+}
+
+/// An error type that knows what kind of failure it is; implemented by each module for its own
+/// errors.
+pub trait Classify {
+    /// The kind of this failure.
+    fn kind(&self) -> Kind;
+
+    /// One line telling the user how to fix it, when that is known.
+    fn hint(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Recognises one error type in a cause chain: [`probe::<E>`](probe) for each `E: Classify`.
+pub type Probe = for<'a> fn(&'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify>;
+
+/// The [`Probe`] of `E`: `cause` as a [`Classify`] when it is an `E`.
 #[must_use]
-pub fn classify(error: &anyhow::Error) -> ExitStatus {
-    for cause in error.chain() {
-        if cause.downcast_ref::<ConfigError>().is_some() {
-            return ExitStatus::Usage;
-        }
-        if let Some(validator_error) = cause.downcast_ref::<crate::validator::Error>() {
-            return if validator_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(signer_error) = cause.downcast_ref::<crate::signer::client::Error>() {
-            return if signer_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(set_error) = cause.downcast_ref::<crate::weights_set::Error>() {
-            return if set_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(chain_error) = cause.downcast_ref::<chain::Error>() {
-            return if chain_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(envs_error) = cause.downcast_ref::<crate::envs::Error>() {
-            return if envs_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(docker_error) = cause.downcast_ref::<crate::envs::docker::Error>() {
-            return if docker_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(client_error) = cause.downcast_ref::<crate::envs::client::Error>() {
-            return if client_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(image_error) = cause.downcast_ref::<crate::envs::image::Error>() {
-            return if image_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(store_error) = cause.downcast_ref::<store::Error>() {
-            return if store_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-        if let Some(hub_error) = cause.downcast_ref::<hub::Error>() {
-            return match hub_error {
-                hub::Error::Cancelled => ExitStatus::Interrupted,
-                e if e.is_user_input() => ExitStatus::Usage,
-                _ => ExitStatus::Failure,
-            };
-        }
-        if let Some(chutes_error) = cause.downcast_ref::<inference::chutes::Error>() {
-            return if chutes_error.is_user_input() { ExitStatus::Usage } else { ExitStatus::Failure };
-        }
-    }
-    ExitStatus::Failure
+pub fn probe<'a, E: Classify + std::error::Error + 'static>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Classify> {
+    cause.downcast_ref::<E>().map(|error| error as &dyn Classify)
 }
 
-/// A hint for errors whose fix is known.
-fn hint(error: &anyhow::Error) -> Option<&'static str> {
-    error.chain().find_map(|cause| {
-        cause
-            .downcast_ref::<chain::Error>()
-            .and_then(chain_hint)
-            .or_else(|| hub_hint(cause))
-            .or_else(|| chutes_hint(cause))
-            .or_else(|| store_hint(cause))
-            .or_else(|| docker_hint(cause))
-    })
+/// The first cause in `error`'s chain that one of `probes` recognises.
+fn judged<'a>(cause: &'a (dyn std::error::Error + 'static), probes: &[Probe]) -> Option<&'a dyn Classify> {
+    probes.iter().find_map(|probe| probe(cause))
 }
 
-fn docker_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    match cause.downcast_ref::<crate::envs::docker::Error>()? {
-        crate::envs::docker::Error::Connect { host, .. } if host.starts_with("ssh://") => {
-            Some("the SSH login works; can that user reach /var/run/docker.sock on the host (docker group)?")
-        }
-        crate::envs::docker::Error::Connect { .. } => Some("is the Docker engine running? set DOCKER_HOST to reach another engine"),
-        crate::envs::docker::Error::ImageMissing { .. } => {
-            Some("build the af environment image with `af env image build --tag TAG`, or pass --pull for a registry image")
-        }
-        _ => None,
-    }
+/// Classifies an error by the first cause whose type `probes` recognises; anything else is a
+/// runtime failure.
+#[must_use]
+pub fn classify(error: &anyhow::Error, probes: &[Probe]) -> ExitStatus {
+    error.chain().find_map(|cause| judged(cause, probes)).map_or(ExitStatus::Failure, |judge| judge.kind().into())
 }
 
-fn chain_hint(error: &chain::Error) -> Option<&'static str> {
-    match error {
-        chain::Error::KeyfileMissing { .. } => Some(
-            "pick the wallet with --wallet.name/--wallet.hotkey/--wallet.path (or BT_WALLET_COLD/BT_WALLET_HOT/BT_WALLET_PATH); create one with btcli",
-        ),
-        chain::Error::WrongPassword { .. } | chain::Error::PasswordUnavailable { .. } => {
-            Some("set AF_WALLET_PASSWORD to the keyfile password, or run af on a terminal to be prompted")
-        }
-        chain::Error::KeyfileUnsupportedEncryption { .. } => Some("re-encrypt the key with a current btcli (it writes $NACL keyfiles)"),
-        chain::Error::Connect { .. } | chain::Error::Timeout { .. } => Some(
-            "check the node is up, or pick another with --subtensor-endpoint / SUBTENSOR_ENDPOINT (finney, test, local or a ws:// URL)",
-        ),
-        chain::Error::UnexpectedMetadata { .. } => {
-            Some("the node runs a runtime af does not know; point --subtensor-endpoint at an up-to-date subtensor node")
-        }
-        _ => None,
-    }
-}
-
-fn hub_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    match cause.downcast_ref::<hub::Error>()? {
-        hub::Error::Gated { .. } => {
-            Some("request access on the model page, then set HF_TOKEN (or pass --hf-token) to a token of that account")
-        }
-        hub::Error::AccessDenied { .. } => {
-            Some("the repository is private, gated or misspelled: set HF_TOKEN (or pass --hf-token) to a token that can read it")
-        }
-        hub::Error::RepoNotFound { .. } | hub::Error::RevisionNotFound { .. } => {
-            Some("check --repo (owner/name) and --revision (a commit sha or branch that exists in that repository)")
-        }
-        hub::Error::Integrity { .. } | hub::Error::SizeMismatch { .. } => {
-            Some("the damaged file was discarded; run the command again to fetch it afresh")
-        }
-        e if e.is_transient() => {
-            Some("the Hub or the network failed; run the command again, finished files are kept and partial ones resumed")
-        }
-        _ => None,
-    }
-}
-
-fn chutes_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    match cause.downcast_ref::<inference::chutes::Error>()?.status()? {
-        401 => Some("check CHUTES_API_KEY (a cpk_ key) or the hotkey registered with Chutes"),
-        402 => Some("accept the deployment fee or top up the Chutes account"),
-        429 => Some("Chutes is rate limiting (at most 24 chute deploys per day); try again later"),
-        _ => None,
-    }
-}
-
-fn store_hint(cause: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
-    match cause.downcast_ref::<store::Error>()? {
-        store::Error::MetagraphMissing { .. } | store::Error::ReplayDirMissing { .. } => {
-            Some("a replay directory holds metagraph.json and results/*.json shards (see README, \"Replay directories\")")
-        }
-        store::Error::MetagraphFileMissing { .. } => {
-            Some("pass a metagraph.json snapshot: {block, hotkeys, queryable, first_commit_block, burn}")
-        }
-        store::Error::ReadOnly { .. } => {
-            Some("writes need R2_WRITE_ACCESS_KEY_ID and R2_WRITE_SECRET_ACCESS_KEY; AFFINE_R2_PUBLIC=1 alone is read-only")
-        }
-        store::Error::Backend { kind: store::error::FailureKind::Denied, .. } => {
-            Some("check R2_WRITE_ACCESS_KEY_ID, R2_WRITE_SECRET_ACCESS_KEY and R2_FOLDER (the bucket)")
-        }
-        store::Error::Backend { kind: store::error::FailureKind::Unavailable | store::error::FailureKind::Throttled { .. }, .. } => {
-            Some("the store did not answer after retries; check R2_ENDPOINT_URL / the network, then run again")
-        }
-        store::Error::NotFound { .. } => Some("no summary saved yet: compute one with `af weights -r --save`"),
-        store::Error::MetagraphMalformed { .. } | store::Error::MetagraphInvalid { .. } => {
-            Some("metagraph.json needs block, hotkeys (index = uid), and optionally tail, queryable, first_commit_block, burn")
-        }
-        _ => None,
-    }
+/// The hint of the first cause that has one.
+fn hint(error: &anyhow::Error, probes: &[Probe]) -> Option<&'static str> {
+    error.chain().find_map(|cause| judged(cause, probes).and_then(Classify::hint))
 }
 
 /// An error and its causes on one line, `: `-joined, for log fields and error texts (some
@@ -214,14 +136,15 @@ fn without_repeats(text: &str) -> String {
     segments.join(": ")
 }
 
-/// `error: ...`, then one `caused by: ...` line per cause, then an optional hint.
+/// `error: ...`, then one `caused by: ...` line per cause, then the hint of the first cause
+/// `probes` recognises that has one.
 #[must_use]
-pub fn render(error: &anyhow::Error) -> String {
+pub fn render(error: &anyhow::Error, probes: &[Probe]) -> String {
     let mut text = format!("error: {}", without_repeats(&error.to_string()));
     for cause in error.chain().skip(1) {
         let _ = write!(text, "\n  caused by: {}", without_repeats(&cause.to_string()));
     }
-    if let Some(hint) = hint(error) {
+    if let Some(hint) = hint(error, probes) {
         let _ = write!(text, "\n\nhint: {hint}");
     }
     text
@@ -230,6 +153,32 @@ pub fn render(error: &anyhow::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("bad input")]
+    struct BadInput;
+
+    impl Classify for BadInput {
+        fn kind(&self) -> Kind {
+            Kind::Usage
+        }
+
+        fn hint(&self) -> Option<&'static str> {
+            Some("fix the input")
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("stopped")]
+    struct Stopped;
+
+    impl Classify for Stopped {
+        fn kind(&self) -> Kind {
+            Kind::Interrupted
+        }
+    }
+
+    const PROBES: &[Probe] = &[probe::<BadInput>, probe::<Stopped>];
 
     #[test]
     fn repeated_wrapping_is_printed_once() {
@@ -241,42 +190,18 @@ mod tests {
         assert_eq!(without_repeats("timeout: 30 s: retrying"), "timeout: 30 s: retrying");
         assert_eq!(without_repeats(""), "");
         let wrapped = anyhow::anyhow!("x: y: x: y: z").context("failed to connect");
-        assert_eq!(render(&wrapped), "error: failed to connect\n  caused by: x: y: z");
+        assert_eq!(render(&wrapped, PROBES), "error: failed to connect\n  caused by: x: y: z");
     }
 
     #[test]
-    fn classify_maps_config_and_store_input_errors_to_usage() {
-        let config = anyhow::Error::new(ConfigError("bad".into())).context("resolving");
-        assert_eq!(classify(&config), ExitStatus::Usage);
-        let missing = anyhow::Error::new(store::Error::MetagraphMissing { dir: "d".into() });
-        assert_eq!(classify(&missing), ExitStatus::Usage);
-        assert_eq!(classify(&anyhow::anyhow!("boom")), ExitStatus::Failure);
+    fn the_first_recognised_cause_decides_the_status_and_the_hint() {
+        let usage = anyhow::Error::new(BadInput).context("resolving");
+        assert_eq!(classify(&usage, PROBES), ExitStatus::Usage);
+        assert_eq!(render(&usage, PROBES), "error: resolving\n  caused by: bad input\n\nhint: fix the input");
+        assert_eq!(classify(&anyhow::Error::new(Stopped).context("waiting"), PROBES), ExitStatus::Interrupted);
+        assert_eq!(classify(&anyhow::anyhow!("boom"), PROBES), ExitStatus::Failure);
+        assert_eq!(classify(&usage, &[]), ExitStatus::Failure, "a type nobody lists is a runtime failure");
+        assert_eq!(ExitStatus::from(Kind::Runtime), ExitStatus::Failure);
         assert_eq!(ExitStatus::Interrupted.code(), 130);
-    }
-
-    #[test]
-    fn classify_and_hint_hub_and_chutes_errors() {
-        let gated = anyhow::Error::new(hub::Error::Gated { repo: "o/m".into(), status: 403 }).context("failed to download o/m");
-        assert_eq!(classify(&gated), ExitStatus::Usage);
-        assert!(render(&gated).contains("hint: request access on the model page, then set HF_TOKEN"));
-        let corrupt = anyhow::Error::new(hub::Error::Integrity { path: "f".into(), expected: "a".into(), actual: "b".into() });
-        assert_eq!(classify(&corrupt), ExitStatus::Failure);
-        assert_eq!(classify(&anyhow::Error::new(hub::Error::Cancelled)), ExitStatus::Interrupted);
-        let fee = anyhow::Error::new(inference::chutes::Error::Api {
-            endpoint: "POST /chutes/".into(),
-            status: 402,
-            detail: inference::chutes::Detail(serde_json::json!("DEPLOYMENT FEE NOTICE")),
-        });
-        assert_eq!(classify(&fee), ExitStatus::Failure);
-        assert!(render(&fee).contains("hint: accept the deployment fee"));
-        assert_eq!(classify(&anyhow::Error::new(inference::chutes::Error::InvalidDeploy("x".into()))), ExitStatus::Usage);
-    }
-
-    #[test]
-    fn render_prints_causes_and_hint() {
-        let error = anyhow::Error::new(store::Error::MetagraphMissing { dir: "d".into() }).context("failed to replay d");
-        let text = render(&error);
-        assert!(text.starts_with("error: failed to replay d\n  caused by: no metagraph.json in replay directory d"), "{text}");
-        assert!(text.contains("\n\nhint: "));
     }
 }

@@ -70,10 +70,11 @@ pub fn replay_dir(
         ignored = listing.outside_window,
         "replaying result shards"
     );
-    let sources = listing
-        .in_window
-        .iter()
-        .map(|path| ShardBytes { name: path.display().to_string(), bytes: std::fs::read(path).map_err(|e| e.to_string()) });
+    let sources = listing.in_window.iter().map(|path| ShardBytes {
+        name: path.display().to_string(),
+        // Regular files under the cap only: a FIFO or a link to /dev/zero is skipped, not read.
+        bytes: crate::fsio::read_regular(path, crate::fsio::SHARD_MAX_BYTES).map_err(|e| e.to_string()),
+    });
     let (report, load, ingest) = score_sources(&snapshot, policy, threads, sources, on_progress);
     let input = InputStats {
         shards_in_window: listing.in_window.len(),
@@ -105,6 +106,13 @@ pub fn score_sources(
     if load.records == 0 && report.note.is_none() {
         report.note = Some("No results collected; defaulting to uid 0".to_owned());
         report.weights = crate::scoring::WeightAssignment::all_to_base();
+    }
+    if load.records == 0 {
+        tracing::warn!(
+            shards = load.shards,
+            skipped = load.shards_skipped,
+            "no result records in the scored window: all weight goes to uid 0 (the reference's rule)"
+        );
     }
     (report, load, table.counters)
 }

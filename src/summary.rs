@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::envs::ENVIRONMENTS;
+use crate::environments::ENVIRONMENTS;
 use crate::scoring::{ENV_COUNT, MinerScore, ScoreReport};
 
 /// Model names longer than this are cut in the printed table (not in JSON).

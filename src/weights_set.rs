@@ -55,6 +55,19 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Chain { source, .. } => crate::error::Classify::hint(source),
+            Self::Refused(_) => None,
+        }
+    }
+}
+
 fn chain_error(what: &'static str) -> impl FnOnce(chain::Error) -> Error {
     move |source| Error::Chain { what, source }
 }

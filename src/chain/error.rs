@@ -186,3 +186,28 @@ impl Error {
         matches!(self, Self::Connect { .. } | Self::Rpc { .. } | Self::Timeout { .. })
     }
 }
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::KeyfileMissing { .. } => Some(
+                "pick the wallet with --wallet.name/--wallet.hotkey/--wallet.path (or BT_WALLET_COLD/BT_WALLET_HOT/BT_WALLET_PATH); create one with btcli",
+            ),
+            Self::WrongPassword { .. } | Self::PasswordUnavailable { .. } => {
+                Some("set AF_WALLET_PASSWORD to the keyfile password, or run af on a terminal to be prompted")
+            }
+            Self::KeyfileUnsupportedEncryption { .. } => Some("re-encrypt the key with a current btcli (it writes $NACL keyfiles)"),
+            Self::Connect { .. } | Self::Timeout { .. } => Some(
+                "check the node is up, or pick another with --subtensor-endpoint / SUBTENSOR_ENDPOINT (finney, test, local or a ws:// URL)",
+            ),
+            Self::UnexpectedMetadata { .. } => {
+                Some("the node runs a runtime af does not know; point --subtensor-endpoint at an up-to-date subtensor node")
+            }
+            _ => None,
+        }
+    }
+}

@@ -190,7 +190,7 @@ impl KeyfileKey {
 /// A missing or unreadable file, an unsupported encryption, a wrong or unavailable password,
 /// or contents that are not a keyfile.
 pub fn read_keyfile(path: &Path, password: &PasswordSource) -> Result<KeyfileKey, Error> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::fsio::read_regular(path, crate::fsio::STATE_MAX_BYTES) {
         Ok(bytes) => Zeroizing::new(bytes),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Err(Error::KeyfileMissing { path: path.to_owned() }),
         Err(source) => return Err(Error::KeyfileRead { path: path.to_owned(), source }),

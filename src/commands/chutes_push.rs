@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::chain::signing::Keypair;
 use crate::cli::ChutesPushArgs;
@@ -29,7 +30,11 @@ struct Pushed<'a> {
 /// # Errors
 /// A repo or revision the server would refuse (exit 2), missing credentials, or the server's
 /// refusal (402 fee, 403 name, 409 same version, 429 rate limit) as one line.
-pub async fn run(args: &ChutesPushArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
+///
+/// # Cancellation
+/// A signal before the deploy is sent stops with [`crate::shutdown::Interrupted`]; a deploy in
+/// flight is awaited (it has its own deadline), the read-back after it is interruptible.
+pub async fn run(args: &ChutesPushArgs, printer: Printer, token: &CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = ChutesPushSettings::resolve(args)?;
     check_repo(&settings.repo)?;
     check_revision(&settings.revision)?;
@@ -55,13 +60,15 @@ pub async fn run(args: &ChutesPushArgs, printer: Printer) -> anyhow::Result<Exit
     let client = ChutesClient::new(config)?;
     let expected = chute_id(&user, &settings.repo).to_string();
     tracing::info!(repo = %settings.repo, revision = %settings.revision, user, chute_id = %expected, "deploying chute");
+    if token.is_cancelled() {
+        return Err(crate::shutdown::Interrupted.into());
+    }
     let deployed = client.deploy(&request, true).await.with_context(|| format!("failed to deploy {}", settings.repo))?;
     if deployed.chute_id != expected {
         tracing::warn!(expected, answered = %deployed.chute_id, "the server assigned another chute id than uuid5(user::chute::repo)");
     }
-    let chute = client
-        .get_chute(&deployed.chute_id)
-        .await
+    let chute = crate::shutdown::interruptible(token, client.get_chute(&deployed.chute_id))
+        .await?
         .with_context(|| format!("deployed, but chute {} could not be read back", deployed.chute_id))?;
     let pushed = Pushed { success: true, chute_id: &chute.chute_id, chute: &chute, repo: &settings.repo, revision: &settings.revision };
     if settings.json {

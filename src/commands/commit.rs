@@ -78,7 +78,10 @@ async fn commit(
     printer: Printer,
     token: &CancellationToken,
 ) -> anyhow::Result<Outcome> {
-    let client = ChainClient::connect(settings.chain.clone()).await.context("failed to reach subtensor")?;
+    let Ok(connected) = crate::shutdown::interruptible(token, ChainClient::connect(settings.chain.clone())).await else {
+        return Ok(Outcome::Interrupted);
+    };
+    let client = connected.context("failed to reach subtensor")?;
     if settings.dry_run {
         let signed = client
             .sign_commitment(settings.netuid, hotkey, text, &settings.beacon, BLOCKS_UNTIL_REVEAL)

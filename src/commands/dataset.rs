@@ -37,6 +37,7 @@ struct PullReport {
     tail: u64,
     shards: usize,
     shards_outside_window: usize,
+    keys_refused: usize,
     from_public: bool,
     metagraph_written: bool,
     #[serde(flatten)]
@@ -60,7 +61,7 @@ async fn pull(args: &DatasetPullArgs, printer: Printer, token: CancellationToken
     let block = settings.block.or(snapshot.as_ref().map(|s| s.block)).expect("resolve requires --block or --metagraph");
     let store = Store::new(settings.store.clone()).context("failed to set up the result store")?;
     let results = settings.dest.join(RESULTS_DIR);
-    std::fs::create_dir_all(&results).with_context(|| format!("failed to create {}", results.display()))?;
+    super::create_destination(&results)?;
 
     let selection = select_keys(&store, block, settings.tail)
         .await
@@ -106,6 +107,7 @@ async fn pull(args: &DatasetPullArgs, printer: Printer, token: CancellationToken
         tail: settings.tail,
         shards: selection.keys.len(),
         shards_outside_window: selection.outside_window,
+        keys_refused: selection.refused,
         from_public: selection.from_public,
         metagraph_written,
         download: stats,

@@ -12,7 +12,7 @@ use crate::cli::DevnetArgs;
 use crate::devnet::{DevMiner, Devnet, ENV_FILE};
 use crate::error::ExitStatus;
 use crate::output::{Printer, plain_table};
-use crate::settings::{ConfigError, DevnetSettings};
+use crate::settings::DevnetSettings;
 
 /// How often the chain state is saved while running (besides on exit).
 const SAVE_EVERY: Duration = Duration::from_secs(30);
@@ -133,18 +133,7 @@ fn banner_text(banner: &Banner<'_>) -> String {
 /// setting up the miners.
 pub async fn run(args: &DevnetArgs, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = DevnetSettings::resolve(args)?;
-    let devnet = match Devnet::start(settings.config).await {
-        Ok(devnet) => devnet,
-        Err(error) if error.is_usage() => {
-            let hint = if matches!(error, crate::devnet::Error::Snapshot(_) | crate::devnet::Error::Mismatch { .. }) {
-                "; use --fresh to start over"
-            } else {
-                ""
-            };
-            return Err(ConfigError(format!("{error}{hint}")).into());
-        }
-        Err(error) => return Err(error).context("failed to start the devnet"),
-    };
+    let devnet = Devnet::start(settings.config).await.context("failed to start the devnet")?;
     let document = banner(&devnet);
     if settings.json {
         printer.json(&document).context("failed to write to stdout")?;

@@ -31,7 +31,7 @@ pub async fn run(args: &EnvArgs, printer: Printer, token: CancellationToken) -> 
     let listener = tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("failed to listen on {}", settings.bind))?;
     let address = listener.local_addr().context("failed to read the bound address")?;
     tracing::warn!(%address, "serving the affine environment (POST /call, GET /health, GET /methods)");
-    server::serve(listener, env, token).await.context("environment server failed")?;
+    server::serve(listener, env, settings.limits, token).await.context("environment server failed")?;
     Ok(ExitStatus::Success)
 }
 

@@ -12,10 +12,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::EvalArgs;
+use crate::environments::{ErrorClass, classify_error};
 use crate::envs::affine::{AffineEnv, TaskRequest};
 use crate::envs::dataset::Dataset;
 use crate::envs::docker::{ContainerSpec, DockerEnv};
-use crate::envs::registry::{ErrorClass, classify_error};
 use crate::envs::remote::RemoteEnv;
 use crate::envs::sandbox::{Limits, Sandbox};
 use crate::envs::url::UrlEnv;

@@ -44,6 +44,7 @@ pub(super) async fn download(
     printer: Printer,
     token: &CancellationToken,
 ) -> anyhow::Result<Option<SnapshotReport>> {
+    super::create_destination(dest)?;
     let bar = printer.byte_progress(0, &format!("{repo}@{}", short(revision)));
     match client.snapshot_download(repo, revision, dest, options, &bar, token).await {
         Ok(report) => {

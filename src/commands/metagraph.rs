@@ -3,12 +3,14 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::chain::client::ChainClient;
 use crate::cli::MetagraphArgs;
 use crate::error::ExitStatus;
 use crate::output::{Printer, plain_table};
 use crate::settings::MetagraphSettings;
+use crate::shutdown::interruptible;
 
 #[derive(Debug, Serialize)]
 struct Commitment {
@@ -39,14 +41,22 @@ struct Document {
 ///
 /// # Errors
 /// Bad flags, an unreachable node, or a node whose metadata lacks the items read.
-pub async fn run(args: &MetagraphArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
+///
+/// # Cancellation
+/// A signal ends any wait on the node with [`crate::shutdown::Interrupted`] (exit 130).
+pub async fn run(args: &MetagraphArgs, printer: Printer, token: &CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = MetagraphSettings::resolve(args)?;
     let netuid = settings.netuid;
-    let client = ChainClient::connect(settings.chain.clone()).await.context("failed to reach subtensor")?;
-    let metagraph = client.metagraph(netuid).await.with_context(|| format!("failed to read the metagraph of netuid {netuid}"))?;
-    let params = client.subnet_params(netuid).await.with_context(|| format!("failed to read the parameters of netuid {netuid}"))?;
-    let mut revealed =
-        client.revealed_commitments(netuid).await.with_context(|| format!("failed to read commitments on netuid {netuid}"))?;
+    let client = interruptible(token, ChainClient::connect(settings.chain.clone())).await?.context("failed to reach subtensor")?;
+    let metagraph = interruptible(token, client.metagraph(netuid))
+        .await?
+        .with_context(|| format!("failed to read the metagraph of netuid {netuid}"))?;
+    let params = interruptible(token, client.subnet_params(netuid))
+        .await?
+        .with_context(|| format!("failed to read the parameters of netuid {netuid}"))?;
+    let mut revealed = interruptible(token, client.revealed_commitments(netuid))
+        .await?
+        .with_context(|| format!("failed to read commitments on netuid {netuid}"))?;
     let neurons: Vec<Row> = metagraph
         .neurons
         .iter()

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::chain::client::{ChainClient, ChainConfig};
 use crate::cli::MinersArgs;
@@ -26,10 +27,13 @@ struct Document<'a> {
 /// # Errors
 /// Bad flags, an unreachable node, or a uid that is not registered; Hub and Chutes failures
 /// only reject the miners concerned.
-pub async fn run(args: &MinersArgs, printer: Printer) -> anyhow::Result<ExitStatus> {
+///
+/// # Cancellation
+/// A signal ends the discovery with [`crate::shutdown::Interrupted`] (exit 130).
+pub async fn run(args: &MinersArgs, printer: Printer, token: &CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = MinersSettings::resolve(args)?;
     let netuid = settings.discovery.options.netuid;
-    let discovery = discover_miners(&settings.chain, &settings.discovery, printer).await?;
+    let discovery = crate::shutdown::interruptible(token, discover_miners(&settings.chain, &settings.discovery, printer)).await??;
     if let Some(uid) = settings.uid
         && usize::from(uid) >= discovery.hotkeys.len()
     {

@@ -10,6 +10,7 @@ use crate::hub::HubClient;
 use crate::miners::rules::parse_commitment;
 use crate::output::Printer;
 use crate::settings::PullSettings;
+use crate::shutdown::interruptible;
 
 /// Runs `af pull`.
 ///
@@ -23,15 +24,18 @@ use crate::settings::PullSettings;
 pub async fn run(args: &PullArgs, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     let settings = PullSettings::resolve(args)?;
     let (uid, netuid) = (settings.uid, settings.netuid);
-    let chain = ChainClient::connect(settings.chain.clone()).await.context("failed to reach subtensor")?;
-    let metagraph = chain.metagraph(netuid).await.with_context(|| format!("failed to read the metagraph of netuid {netuid}"))?;
+    let chain = interruptible(&token, ChainClient::connect(settings.chain.clone())).await?.context("failed to reach subtensor")?;
+    let metagraph = interruptible(&token, chain.metagraph(netuid))
+        .await?
+        .with_context(|| format!("failed to read the metagraph of netuid {netuid}"))?;
     let neuron = metagraph
         .neurons
         .iter()
         .find(|n| n.uid == uid)
         .with_context(|| format!("uid {uid} is not registered on netuid {netuid} ({} uids)", metagraph.neurons.len()))?;
-    let mut revealed =
-        chain.revealed_commitments(netuid).await.with_context(|| format!("failed to read commitments on netuid {netuid}"))?;
+    let mut revealed = interruptible(&token, chain.revealed_commitments(netuid))
+        .await?
+        .with_context(|| format!("failed to read commitments on netuid {netuid}"))?;
     let latest = revealed
         .remove(&neuron.hotkey)
         .and_then(|mut list| list.pop())

@@ -2,11 +2,16 @@
 //! so that the limits are applied with safe calls in the child, without `pre_exec`.
 
 use crate::cli::SandboxExecArgs;
-use crate::envs::sandbox::{CONFINE_FAILURE_PREFIX, CONFINE_FAILURE_STATUS, ConfineOptions, confine_and_exec};
+use crate::envs::sandbox::{CONFINE_FAILURE_PREFIX, CONFINE_FAILURE_STATUS, ConfineError, ConfineOptions, Stage, confine_and_exec};
 
 /// Confines and execs; returns only by exiting with [`CONFINE_FAILURE_STATUS`] on failure.
 pub fn run(args: &SandboxExecArgs) -> ! {
+    let Some(stage) = Stage::parse(&args.stage) else {
+        report(&anyhow::Error::new(ConfineError::Stage(args.stage.clone())));
+        std::process::exit(CONFINE_FAILURE_STATUS)
+    };
     let options = ConfineOptions {
+        stage,
         dir: args.dir.clone(),
         cpu_secs: args.cpu_secs,
         address_space: args.address_space,

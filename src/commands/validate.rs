@@ -39,11 +39,12 @@ pub async fn run(args: &ValidateArgs, printer: Printer, token: CancellationToken
         return Ok(ExitStatus::Success);
     };
     let source = match &settings.source {
-        WeightsSourceSettings::Local { store, tail, parse_threads } => WeightSource::Local(Box::new(LocalSource {
+        WeightsSourceSettings::Local { store, tail, parse_threads, allow_empty } => WeightSource::Local(Box::new(LocalSource {
             store: crate::store::Store::new((**store).clone()).context("failed to set up the result store")?,
             discovery: settings.discovery.options.clone(),
             tail: *tail,
             threads: parse_threads.get(),
+            allow_empty: *allow_empty,
         })),
         WeightsSourceSettings::R2 { url, max_age } => {
             tracing::warn!(url, max_age, "VALIDATOR MODE: R2 WEIGHTS");
@@ -80,11 +81,11 @@ pub async fn run(args: &ValidateArgs, printer: Printer, token: CancellationToken
     };
     match outcome {
         Ok(()) => Ok(ExitStatus::Success),
+        // Exit 1 (main does not wait for the runtime, so a stuck blocking task cannot hold the
+        // exit up): Docker's restart policy brings the validator back.
         Err(error @ Error::Stalled(_)) => {
-            // The one place a library error ends the process directly: the runtime would wait
-            // for a blocking scoring thread that may be the very thing stuck.
             tracing::error!(error = %error, "[WATCHDOG] process stalled");
-            std::process::exit(ExitStatus::Failure.code());
+            Err(error.into())
         }
         Err(error) => Err(error.into()),
     }

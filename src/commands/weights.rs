@@ -176,7 +176,9 @@ async fn snapshot_from_chain(
     bar.finish_and_clear();
     if let Some(path) = &source.save_to {
         let text = serde_json::to_vec_pretty(&snapshot).context("failed to serialise the metagraph snapshot")?;
-        std::fs::write(path, text).with_context(|| format!("failed to write the metagraph snapshot to {}", path.display()))?;
+        std::fs::write(path, text).map_err(|error| {
+            crate::settings::ConfigError(format!("cannot write the metagraph snapshot to {} (--save-metagraph): {error}", path.display()))
+        })?;
     }
     Ok(Some(snapshot))
 }
@@ -204,6 +206,17 @@ async fn recompute(
         }
     };
     bar.finish_and_clear();
+    if let Some(set) = set
+        && pass.outcome.input.load.records == 0
+        && !set.allow_empty
+    {
+        return Err(crate::settings::ConfigError(format!(
+            "refusing to set weights computed from zero result records on {} (everything would go to uid 0); \
+             check the store settings, or pass --allow-empty to set them anyway",
+            store.reader().label()
+        ))
+        .into());
+    }
     let saved = if save {
         // Not raced against the token: a save that started completes (both objects or none of
         // latest.json's update).

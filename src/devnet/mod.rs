@@ -145,6 +145,20 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_usage())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Snapshot(_) | Self::Mismatch { .. } | Self::Node(node::NodeError::Snapshot(_)) => Some("use --fresh to start over"),
+            Self::Bind { .. } => Some("pass another --port, or --port 0 for free ports"),
+            _ => None,
+        }
+    }
+}
+
 /// One devnet miner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DevMiner {
@@ -302,8 +316,22 @@ impl Devnet {
                 });
             }
         }
+        let resumed = snapshot.is_some();
+        // The node first: a taken --port is reported as that port.
+        let node = Node::start(NodeConfig {
+            listen: SocketAddr::new(config.host, config.port),
+            block_time: config.block_time,
+            initial_blocks: GENESIS_HEIGHT,
+            metadata: Arc::new(RuntimeMetadataSet::finney()),
+            snapshot,
+            beacon_seed: node::BEACON_SEED.to_vec(),
+        })
+        .await
+        .map_err(|error| match error {
+            node::NodeError::Bind { address, source } => Error::Bind { service: "chain node", address, source },
+            other @ node::NodeError::Snapshot(_) => Error::Node(other),
+        })?;
         let offset = |n: u16| if config.port == 0 { 0 } else { config.port.saturating_add(n) };
-        let node_listen = SocketAddr::new(config.host, config.port);
         let chutes_listener = bind("Chutes API", config.host, offset(1)).await?;
         let hub_listener = bind("Hugging Face Hub", config.host, offset(2)).await?;
         let cdn_listener = bind("Hub CDN", config.host, offset(3)).await?;
@@ -319,21 +347,8 @@ impl Devnet {
         }
         dataset::write_layout(&dir.join("dataset")).map_err(dir_error(dir))?;
         std::fs::create_dir_all(dir.join("store")).map_err(dir_error(dir))?;
+        std::fs::create_dir_all(dir.join("cache").join("dataset")).map_err(dir_error(dir))?;
 
-        let resumed = snapshot.is_some();
-        let node = Node::start(NodeConfig {
-            listen: node_listen,
-            block_time: config.block_time,
-            initial_blocks: GENESIS_HEIGHT,
-            metadata: Arc::new(RuntimeMetadataSet::finney()),
-            snapshot,
-            beacon_seed: node::BEACON_SEED.to_vec(),
-        })
-        .await
-        .map_err(|error| match error {
-            node::NodeError::Bind { address, source } => Error::Bind { service: "chain node", address, source },
-            other @ node::NodeError::Snapshot(_) => Error::Node(other),
-        })?;
         // The devnet's own beacon can sign any round: timelocked data reveals as soon as the
         // chain's rules allow (commitments at the next block, weights at their reveal epoch),
         // not when wall-clock drand would reach a round computed for 12-second blocks.

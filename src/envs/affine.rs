@@ -141,7 +141,7 @@ fn random_u64() -> u64 {
 #[derive(Debug, Clone)]
 pub struct TaskRequest<'a> {
     /// The environment (must be an affine one).
-    pub spec: &'static super::EnvSpec,
+    pub spec: &'static crate::environments::EnvSpec,
     /// Model name.
     pub model: &'a str,
     /// Endpoint base URL.
@@ -158,7 +158,8 @@ impl TaskRequest<'_> {
     #[must_use]
     pub fn payload(&self) -> serde_json::Map<String, Value> {
         let spec = self.spec;
-        let mut payload = spec.payload(Some((self.model, self.base_url)), super::registry::task_seed(spec.id, self.task_id), self.task_id);
+        let mut payload =
+            spec.payload(Some((self.model, self.base_url)), crate::environments::task_seed(spec.id, self.task_id), self.task_id);
         if let Some(timeout) = serde_json::Number::from_f64(self.timeout_secs) {
             let integral = self.timeout_secs.fract() == 0.0;
             #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a positive integral timeout")]
@@ -176,7 +177,7 @@ impl AffineEnv {
     /// record whose error reads like the container's (`HTTP 500: {"detail": ...}`), so it
     /// classifies as a service error the same way.
     pub async fn evaluate_task(&self, task: &TaskRequest<'_>) -> crate::model::ResultRecord {
-        use super::registry::{EvalOutcome, build_result};
+        use crate::environments::{EvalOutcome, build_result};
         let spec = task.spec;
         let payload = task.payload();
         let started = Instant::now();

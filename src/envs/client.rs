@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::registry::EnvKind;
+use crate::environments::EnvKind;
 
 /// Connect timeout of every request (the reference's 10 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +44,12 @@ impl Error {
     #[must_use]
     pub fn is_user_input(&self) -> bool {
         matches!(self, Self::BadUrl(_))
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
     }
 }
 
@@ -141,11 +147,14 @@ impl ProtocolClient {
         let failed = |error: &dyn std::fmt::Display| CallError::Infrastructure(format!("Failed to call method '{method}': {error}"));
         let response = request.send().await.map_err(|e| failed(&crate::error::one_line(&e)))?;
         let status = response.status();
-        let body = response.text().await.map_err(|e| failed(&crate::error::one_line(&e)))?;
         if !status.is_success() {
+            let body = crate::http_body::error_text(response).await;
             return Err(CallError::Answered(format!("HTTP {}: {body}", status.as_u16())));
         }
-        let value: Value = serde_json::from_str(&body).map_err(|e| failed(&format!("response is not JSON: {e}")))?;
+        let body = crate::http_body::read(response, crate::http_body::BodyKind::EnvAnswer)
+            .await
+            .map_err(|e| failed(&crate::error::one_line(&e)))?;
+        let value: Value = serde_json::from_slice(&body).map_err(|e| failed(&format!("response is not JSON: {e}")))?;
         unwrap_result(value)
     }
 }

@@ -111,16 +111,21 @@ impl Dataset {
 
     async fn fetch(&self, key: &str) -> Result<Vec<u8>, Error> {
         let fail = |reason: String| Error::Fetch { key: key.to_owned(), reason };
+        crate::names::store_key(key).map_err(|e| fail(e.to_string()))?;
         match &self.source {
-            DatasetSource::Dir(dir) => tokio::fs::read(dir.join(key)).await.map_err(|e| fail(e.to_string())),
+            DatasetSource::Dir(dir) => {
+                crate::fsio::read_regular_async(&dir.join(key), crate::fsio::DATASET_FILE_MAX_BYTES).await.map_err(|e| fail(e.to_string()))
+            }
             DatasetSource::Http(base) => {
                 let url = format!("{}/{key}", base.trim_end_matches('/'));
-                let response = self.http.get(&url).send().await.map_err(|e| fail(e.to_string()))?;
+                let response = self.http.get(&url).send().await.map_err(|e| fail(e.without_url().to_string()))?;
                 let status = response.status();
                 if !status.is_success() {
                     return Err(fail(format!("HTTP {}", status.as_u16())));
                 }
-                Ok(response.bytes().await.map_err(|e| fail(e.to_string()))?.to_vec())
+                crate::http_body::read(response, crate::http_body::BodyKind::DatasetFile)
+                    .await
+                    .map_err(|e| fail(crate::error::one_line(&e)))
             }
         }
     }
@@ -151,8 +156,10 @@ impl Dataset {
             .await
     }
 
+    /// Where `key` is cached: its last segment in the cache folder (`None` without a cache, or
+    /// for a key that is not a safe store key).
     fn cache_path(&self, key: &str) -> Option<PathBuf> {
-        let file_name = key.rsplit('/').next().unwrap_or(key);
+        let file_name = crate::names::store_key(key).ok()?.rsplit('/').next()?;
         self.cache_dir.as_ref().map(|dir| dir.join(file_name))
     }
 
@@ -162,7 +169,7 @@ impl Dataset {
             return Ok(Arc::clone(rows));
         }
         let cached = match self.cache_path(key) {
-            Some(path) => tokio::fs::read(&path).await.ok(),
+            Some(path) => crate::fsio::read_regular_async(&path, crate::fsio::DATASET_FILE_MAX_BYTES).await.ok(),
             None => None,
         };
         let from_cache = cached.is_some();

@@ -41,8 +41,8 @@ use futures_util::StreamExt as _;
 use serde_json::{Map, Value};
 
 use super::client::{CallError, ProtocolClient};
-use super::registry::EnvKind;
 use super::ssh::{SshOptions, SshTarget, Tunnel};
+use crate::environments::EnvKind;
 use crate::secret::Secret;
 
 /// Image label naming the protocol flavour.
@@ -115,6 +115,25 @@ impl Error {
             Self::ImageMissing { .. } => true,
             Self::Ssh(error) => error.is_user_input(),
             _ => false,
+        }
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Connect { host, .. } if host.starts_with("ssh://") => {
+                Some("the SSH login works; can that user reach /var/run/docker.sock on the host (docker group)?")
+            }
+            Self::Connect { .. } => Some("is the Docker engine running? set DOCKER_HOST to reach another engine"),
+            Self::ImageMissing { .. } => {
+                Some("build the af environment image with `af env image build --tag TAG`, or pass --pull for a registry image")
+            }
+            _ => None,
         }
     }
 }

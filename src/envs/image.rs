@@ -42,6 +42,12 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+}
+
 /// The files of the image: destination path in the image -> source path on this machine.
 #[derive(Debug, Clone)]
 pub struct Plan {

@@ -1,7 +1,8 @@
-//! Evaluation environments: the registry of the environments validators score, the Affinetes
-//! protocol types, and the native SAT/ABD/DED environment with its program sandbox.
+//! Evaluation environments: the Affinetes protocol types, the native SAT/ABD/DED environment
+//! with its program sandbox, and the backends that run environments in containers or call them
+//! by URL. The registry of the environments validators score (ids, ranges, payloads, images) is
+//! pure data in [`crate::environments`], below this module.
 //!
-//! - [`registry`]: ids, images, ranges, payloads, result construction, error classes.
 //! - [`protocol`]: the Affinetes HTTP bodies (server and client side).
 //! - [`affine`]: `evaluate` for SAT, ABD and DED, in-process.
 //! - [`sat`], [`abd`], [`ded`]: generation and scoring of each task; [`mt`] is `CPython`'s RNG.
@@ -23,7 +24,6 @@ pub mod mt;
 pub mod program;
 pub mod protocol;
 pub mod pytext;
-pub mod registry;
 pub mod remote;
 pub mod runtime;
 pub mod sandbox;
@@ -31,8 +31,6 @@ pub mod sat;
 pub mod server;
 pub mod ssh;
 pub mod url;
-
-pub use registry::{ENVIRONMENTS, EnvSpec, env_index, env_spec};
 
 /// Failures of an `evaluate` call that are the environment's, not the model's (the
 /// reference answers them with HTTP 500).
@@ -54,5 +52,11 @@ impl Error {
     #[must_use]
     pub fn is_user_input(&self) -> bool {
         matches!(self, Self::UnknownTask(_) | Self::Dataset(dataset::Error::OutOfRange { .. }))
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
     }
 }

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use super::affine::TaskRequest;
 use super::client::CallError;
 use super::docker::DockerEnv;
-use super::registry::{EvalOutcome, build_result};
 use super::url::UrlEnv;
+use crate::environments::{EvalOutcome, build_result};
 use crate::model::ResultRecord;
 
 /// An environment reached over the Affinetes protocol.

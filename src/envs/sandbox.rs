@@ -7,10 +7,20 @@
 //!
 //! - rlimits: CPU 10 s (hard 11 s), address space 512 MiB, no core files, a process/thread
 //!   limit, a file-size limit;
-//! - when started as root: a private network namespace, then a throwaway unprivileged uid/gid
-//!   (so `RLIMIT_NPROC` applies and sandboxes cannot touch each other or the dataset cache);
-//! - Landlock (where the kernel has it): writes only inside the working directory;
+//! - when started as root: its own PID and mount namespaces with a fresh `/proc` (the program
+//!   sees only its own processes, never `af`'s command line or environment, nor any other
+//!   process's), a private network namespace, then a throwaway unprivileged uid/gid (so
+//!   `RLIMIT_NPROC` applies and sandboxes cannot touch each other or the dataset cache);
+//! - Landlock (where the kernel has it): reads only of the system's programs and libraries
+//!   ([`READABLE`], the interpreter's installation, the working directory, and `/proc` only when
+//!   it is the sandbox's own, else just `/proc/self`), writes only inside the working
+//!   directory, so world-readable host files (home directories, `/etc`, `/tmp`) stay hidden;
 //! - seccomp: `socket(2)` and `io_uring_setup(2)` fail with `EPERM`, so no network at all.
+//!
+//! With namespaces the helper runs in three steps ([`Stage`]): the outer process unshares the
+//! PID and mount namespaces and waits; its child is PID 1 there, mounts `/proc` and waits; the
+//! grandchild confines itself and execs the program (so the program is not a namespace init,
+//! whose signals behave differently). Exit statuses are passed back up unchanged.
 //!
 //! The parent enforces the 30 s wall clock and the 1 MB per-stream output cap, and kills the
 //! whole process group when either trips (and after every run, to reap stragglers).
@@ -174,6 +184,8 @@ impl Sandbox {
             .arg(&self.python)
             .arg(&script)
             .env_clear()
+            // The helper is `af`: it must not look for (and trust) a `.env` near the directory.
+            .env(crate::env_vars::AF_NO_DOTENV, "1")
             .current_dir(dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -303,9 +315,51 @@ async fn read_capped<R: AsyncRead + Unpin>(stream: Option<R>, cap: usize, into: 
     }
 }
 
+/// Paths the program may read (and execute) besides its working directory and the
+/// interpreter's installation: the system's programs, libraries and loader configuration, and
+/// the few devices programs open.
+pub const READABLE: [&str; 11] =
+    ["/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache", "/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"];
+
+/// Which step of the confinement a `sandbox-exec` process is (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Started by the parent: unshares the namespaces when it can, then runs [`Stage::Init`]
+    /// (or confines itself directly when it cannot).
+    Outer,
+    /// PID 1 of the new PID namespace: mounts its `/proc`, runs [`Stage::Confine`], passes its
+    /// exit status up.
+    Init,
+    /// Confines itself and execs the program.
+    Confine,
+}
+
+impl Stage {
+    /// The stage named `outer`, `init` or `confine`.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "outer" => Some(Self::Outer),
+            "init" => Some(Self::Init),
+            "confine" => Some(Self::Confine),
+            _ => None,
+        }
+    }
+
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Outer => "outer",
+            Self::Init => "init",
+            Self::Confine => "confine",
+        }
+    }
+}
+
 /// What the `sandbox-exec` helper applies to itself before running the program.
 #[derive(Debug, Clone)]
 pub struct ConfineOptions {
+    /// Which step this process is.
+    pub stage: Stage,
     /// The only directory the program may write to.
     pub dir: PathBuf,
     /// CPU seconds.
@@ -352,6 +406,15 @@ pub enum ConfineError {
     /// No program was given.
     #[error("no program to run")]
     NoCommand,
+    /// An unknown `--stage`.
+    #[error("unknown sandbox stage {0:?}")]
+    Stage(String),
+    /// The namespace's `/proc` could not be mounted.
+    #[error("failed to mount the sandbox's /proc")]
+    Mount(#[source] nix::Error),
+    /// The next stage could not be started or waited for.
+    #[error("failed to run the next sandbox stage")]
+    Relay(#[source] std::io::Error),
     /// `execve` failed.
     #[error("failed to execute {program}")]
     Exec {
@@ -363,13 +426,33 @@ pub enum ConfineError {
     },
 }
 
-/// Confines the current process as [`ConfineOptions`] says and replaces it with the program.
+/// Confines the current process as [`ConfineOptions`] says and replaces it with the program
+/// (or, for the outer and init stages, runs the next stage and exits with its status).
 /// Returns only on failure.
 #[must_use]
 pub fn confine_and_exec(options: &ConfineOptions) -> ConfineError {
-    match confine(options) {
-        Ok(()) => {}
-        Err(error) => return error,
+    let own_proc = match options.stage {
+        Stage::Outer => {
+            // Namespaces need root (unprivileged user namespaces are often disabled); without
+            // them Landlock still hides every /proc entry but the program's own.
+            if options.uid.is_some() {
+                match nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID | nix::sched::CloneFlags::CLONE_NEWNS) {
+                    Ok(()) => return relay(options, Stage::Init),
+                    Err(error) => tracing::debug!(%error, "no private PID namespace"),
+                }
+            }
+            false
+        }
+        Stage::Init => {
+            if let Err(error) = mount_own_proc() {
+                return error;
+            }
+            return relay(options, Stage::Confine);
+        }
+        Stage::Confine => true,
+    };
+    if let Err(error) = confine(options, own_proc) {
+        return error;
     }
     let Some((program, args)) = options.command.split_first() else { return ConfineError::NoCommand };
     // The parent already starts the helper with an empty environment; clear it again so the
@@ -378,7 +461,47 @@ pub fn confine_and_exec(options: &ConfineOptions) -> ConfineError {
     ConfineError::Exec { program: program.to_string_lossy().into_owned(), source }
 }
 
-fn confine(options: &ConfineOptions) -> Result<(), ConfineError> {
+/// Makes the mount namespace private (nothing propagates back to the host) and mounts a
+/// `/proc` of the new PID namespace over the host's.
+fn mount_own_proc() -> Result<(), ConfineError> {
+    use nix::mount::{MsFlags, mount};
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>).map_err(ConfineError::Mount)?;
+    mount(Some("proc"), "/proc", Some("proc"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC, None::<&str>)
+        .map_err(ConfineError::Mount)
+}
+
+/// Runs this helper again as stage `next` with the same options, waits for it and exits with
+/// its status (128 + the signal when it was killed). Returns only when it cannot be run.
+fn relay(options: &ConfineOptions, next: Stage) -> ConfineError {
+    let mut command = std::process::Command::new("/proc/self/exe");
+    command
+        .arg("sandbox-exec")
+        .arg("--stage")
+        .arg(next.name())
+        .arg("--dir")
+        .arg(&options.dir)
+        .arg("--cpu-secs")
+        .arg(options.cpu_secs.to_string())
+        .arg("--address-space")
+        .arg(options.address_space.to_string())
+        .arg("--processes")
+        .arg(options.processes.to_string())
+        .arg("--file-size")
+        .arg(options.file_size.to_string());
+    if let Some(uid) = options.uid {
+        command.arg("--uid").arg(uid.to_string());
+    }
+    command.arg("--").args(&options.command).current_dir(&options.dir);
+    match command.status() {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt as _;
+            std::process::exit(status.code().or_else(|| status.signal().map(|signal| 128 + signal)).unwrap_or(1))
+        }
+        Err(error) => ConfineError::Relay(error),
+    }
+}
+
+fn confine(options: &ConfineOptions, own_proc: bool) -> Result<(), ConfineError> {
     let limit = |resource: Resource, name: &'static str, soft: u64, hard: u64| {
         setrlimit(resource, soft, hard).map_err(|source| ConfineError::Limit { resource: name, source })
     };
@@ -399,19 +522,40 @@ fn confine(options: &ConfineOptions) -> Result<(), ConfineError> {
         let id = Uid::from_raw(uid);
         nix::unistd::setresuid(id, id, id).map_err(|source| ConfineError::Identity { uid, source })?;
     }
-    restrict_writes(&options.dir)?;
+    let program = options.command.first().map(Path::new);
+    restrict_files(&options.dir, program, own_proc)?;
     deny_sockets()
 }
 
-/// Landlock: read and execute anywhere, write only beneath `dir`.
-fn restrict_writes(dir: &Path) -> Result<(), ConfineError> {
+/// Where the interpreter lives: the directory above its `bin/` (`/opt/python3.11` for
+/// `/opt/python3.11/bin/python3`), so its standard library can be read.
+fn installation_of(program: &Path) -> Option<std::path::PathBuf> {
+    let resolved = std::fs::canonicalize(program).ok()?;
+    let bin = resolved.parent()?;
+    Some(bin.parent().filter(|prefix| *prefix != Path::new("/")).unwrap_or(bin).to_path_buf())
+}
+
+/// Landlock: read and execute only [`READABLE`], Debian's `/etc/python3*` configuration, the
+/// interpreter's installation, `/proc` (own namespace) or `/proc/self`, and `dir`; write only
+/// beneath `dir` (and `/dev/null`).
+fn restrict_files(dir: &Path, program: Option<&Path>, own_proc: bool) -> Result<(), ConfineError> {
     use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr as _, RulesetCreatedAttr as _, path_beneath_rules};
     let abi = ABI::V3;
+    let mut readable: Vec<std::path::PathBuf> = READABLE.iter().map(std::path::PathBuf::from).collect();
+    readable.push(if own_proc { "/proc".into() } else { "/proc/self/".into() });
+    if let Ok(entries) = std::fs::read_dir("/etc") {
+        readable.extend(
+            entries.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("python"))),
+        );
+    }
+    readable.extend(program.and_then(installation_of));
+    // A rule for a path that does not exist here (no /lib32) is skipped, not an error.
+    readable.retain(|path| path.exists());
     let apply = || -> Result<landlock::RestrictionStatus, landlock::RulesetError> {
         Ruleset::default()
             .handle_access(AccessFs::from_all(abi))?
             .create()?
-            .add_rules(path_beneath_rules(["/"], AccessFs::from_read(abi)))?
+            .add_rules(path_beneath_rules(&readable, AccessFs::from_read(abi)))?
             .add_rules(path_beneath_rules(["/dev/null"], AccessFs::from_read(abi) | AccessFs::WriteFile))?
             .add_rules(path_beneath_rules([dir], AccessFs::from_all(abi)))?
             .restrict_self()

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::client::{self, CallError, ProtocolClient};
-use super::registry::EnvKind;
+use crate::environments::EnvKind;
 use crate::inference::ApiKey;
 
 /// An environment served at a fixed URL.

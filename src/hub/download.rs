@@ -124,9 +124,10 @@ impl HubClient {
         progress: &ProgressBar,
         cancel: &CancellationToken,
     ) -> Result<SnapshotReport, Error> {
+        // The listing's names are checked by `revision_info` before any of them becomes a path.
         let info: RevisionInfo = self.revision_info(repo, revision).await?;
-        for sibling in &info.siblings {
-            relative_path(repo, &sibling.rfilename)?;
+        if let Some(no_size) = info.siblings.iter().find(|sibling| sibling.expected_size().is_none()) {
+            return Err(Error::Unsized { repo: repo.to_owned(), path: no_size.rfilename.clone() });
         }
         let bytes_total = info.siblings.iter().filter_map(Sibling::expected_size).sum();
         progress.set_length(bytes_total);
@@ -211,11 +212,11 @@ impl Job<'_> {
     /// an LFS file of the listed size hashes to the listed sha256 (then the metadata is written).
     async fn is_complete(&self, sibling: &Sibling, paths: &FilePaths) -> Result<bool, Error> {
         let Ok(meta) = tokio::fs::metadata(&paths.target).await else { return Ok(false) };
-        if sibling.expected_size().is_some_and(|size| size != meta.len()) {
+        if !meta.is_file() || sibling.expected_size().is_some_and(|size| size != meta.len()) {
             return Ok(false);
         }
-        if let Ok(text) = tokio::fs::read_to_string(&paths.metadata).await
-            && text.lines().next() == Some(self.commit)
+        if let Ok(text) = crate::fsio::read_regular_async(&paths.metadata, crate::fsio::STATE_MAX_BYTES).await
+            && text.split(|b| *b == b'\n').next() == Some(self.commit.as_bytes())
         {
             return Ok(true);
         }
@@ -240,6 +241,10 @@ impl Job<'_> {
         self.account(counted, offset);
 
         let received_all = expected.is_some_and(|size| offset == size);
+        if received_all && offset == 0 {
+            // An empty file: nothing to fetch, but the part must exist to be moved into place.
+            self.stream_to_part(None, paths, 0, expected, &mut hasher, counted, outcome).await?;
+        }
         if !received_all {
             let url = self.client.url(&format!("{}/resolve/{}/{}", repo_path(self.repo)?, self.commit, encode_path(name)));
             let mut request = self.client.authorized(self.client.http.get(url.clone()));
@@ -274,7 +279,7 @@ impl Job<'_> {
                 self.account(counted, 0);
             }
             outcome.resumed |= resumes;
-            offset += self.stream_to_part(response, paths, offset, &mut hasher, counted, outcome).await?;
+            offset += self.stream_to_part(Some(response), paths, offset, expected, &mut hasher, counted, outcome).await?;
         }
 
         if let Some(size) = expected
@@ -303,13 +308,17 @@ impl Job<'_> {
         Ok(())
     }
 
-    /// Appends the body to the part file (truncating it when `offset` is 0), hashing as it goes.
-    /// The file is flushed on every path out, so a retry sees everything that was received.
+    /// Appends the body to the part file (truncating it when `offset` is 0), hashing as it goes,
+    /// never past the listed size `expected` (a longer body is a size mismatch and its part is
+    /// discarded). The file is flushed on every path out, so a retry sees everything that was
+    /// received. Without a response, only creates (or truncates) the part.
+    #[expect(clippy::too_many_arguments, reason = "one file's transfer state, threaded through the resumable loop")]
     async fn stream_to_part(
         &self,
-        response: reqwest::Response,
+        response: Option<reqwest::Response>,
         paths: &FilePaths,
         offset: u64,
+        expected: Option<u64>,
         hasher: &mut Sha256,
         counted: &mut u64,
         outcome: &mut FileOutcome,
@@ -327,9 +336,13 @@ impl Job<'_> {
             .await
             .map_err(io)?;
         let mut file = BufWriter::with_capacity(1 << 20, file);
+        let Some(response) = response else {
+            return file.flush().await.map(|()| 0).map_err(io);
+        };
         let url = response.url().clone();
         let mut body = response.bytes_stream();
         let mut received = 0u64;
+        let name = paths.target.strip_prefix(self.dest).unwrap_or(&paths.target).display().to_string();
         let streamed = loop {
             let chunk = tokio::select! {
                 biased;
@@ -340,6 +353,12 @@ impl Job<'_> {
                 None => break Ok(()),
                 Some(Err(error)) => break Err(super::request_error(&url, error)),
                 Some(Ok(bytes)) => {
+                    let total = offset + received + bytes.len() as u64;
+                    if let Some(size) = expected
+                        && total > size
+                    {
+                        break Err(Error::SizeMismatch { path: name.clone(), expected: size, actual: total });
+                    }
                     if let Err(error) = file.write_all(&bytes).await {
                         break Err(io(error));
                     }
@@ -352,6 +371,12 @@ impl Job<'_> {
             }
         };
         let flushed = file.flush().await.map_err(io);
+        if let Err(Error::SizeMismatch { .. }) = &streamed {
+            // More than the listing says: what was appended cannot be trusted.
+            drop(file);
+            remove(&paths.part).await?;
+            self.account(counted, 0);
+        }
         streamed?;
         flushed?;
         Ok(received)
@@ -374,23 +399,10 @@ fn content_range_start(response: &reqwest::Response) -> Option<u64> {
     value.strip_prefix("bytes ")?.split('-').next()?.trim().parse().ok()
 }
 
-/// The listed file name as a relative path that stays inside the destination.
+/// The listed file name as a relative path that stays inside the destination
+/// ([`crate::names::relative_file_name`]).
 fn relative_path(repo: &str, rfilename: &str) -> Result<PathBuf, Error> {
-    let unsafe_path = || Error::UnsafePath { repo: repo.to_owned(), path: rfilename.to_owned() };
-    if rfilename.is_empty() || rfilename.starts_with('/') || rfilename.contains(['\\', '\0']) {
-        return Err(unsafe_path());
-    }
-    let mut path = PathBuf::new();
-    for part in rfilename.split('/') {
-        if part.is_empty() || part == "." || part == ".." {
-            return Err(unsafe_path());
-        }
-        path.push(part);
-    }
-    if path.starts_with(".cache/huggingface") {
-        return Err(unsafe_path());
-    }
-    Ok(path)
+    crate::names::relative_file_name(rfilename).map_err(|source| Error::UnsafeListing { repo: repo.to_owned(), source })
 }
 
 /// A repository path for a resolve URL: each segment escaped, the slashes kept.

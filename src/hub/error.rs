@@ -91,13 +91,32 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// The revision lists a file whose name would escape the destination directory.
-    #[error("refusing unsafe file name {path:?} listed by {repo}")]
-    UnsafePath {
+    /// The revision lists a name (commit sha, file name, etag) that is not safe to use in a
+    /// path or URL: nothing is downloaded.
+    #[error("the listing of {repo} is unsafe")]
+    UnsafeListing {
         /// The repository.
         repo: String,
-        /// The file name as listed.
+        /// The name and the rule it broke.
+        #[source]
+        source: crate::names::Unsafe,
+    },
+    /// The revision lists a file without a size, so its download could not be bounded.
+    #[error("{path} in {repo} is listed without a size; refusing an unbounded download")]
+    Unsized {
+        /// The repository.
+        repo: String,
+        /// The file.
         path: String,
+    },
+    /// An answer could not be read whole: too large, or cut off.
+    #[error("failed to read the answer of {url}")]
+    Body {
+        /// The URL, without credentials.
+        url: String,
+        /// Why.
+        #[source]
+        source: crate::http_body::BodyError,
     },
     /// A local file could not be read or written.
     #[error("failed to write {}", path.display())]
@@ -140,6 +159,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Request { .. } | Self::SizeMismatch { .. } => true,
+            Self::Body { source, .. } => !source.is_too_large(),
             Self::Status { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
@@ -164,6 +184,36 @@ impl Error {
     #[must_use]
     pub fn needs_token(&self) -> bool {
         matches!(self, Self::AccessDenied { .. } | Self::Gated { .. })
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            Self::Cancelled => crate::error::Kind::Interrupted,
+            error => crate::error::Kind::usage_if(error.is_user_input()),
+        }
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Gated { .. } => {
+                Some("request access on the model page, then set HF_TOKEN (or pass --hf-token) to a token of that account")
+            }
+            Self::AccessDenied { .. } => {
+                Some("the repository is private, gated or misspelled: set HF_TOKEN (or pass --hf-token) to a token that can read it")
+            }
+            Self::RepoNotFound { .. } | Self::RevisionNotFound { .. } => {
+                Some("check --repo (owner/name) and --revision (a commit sha or branch that exists in that repository)")
+            }
+            Self::Integrity { .. } | Self::SizeMismatch { .. } => {
+                Some("the damaged file was discarded; run the command again to fetch it afresh")
+            }
+            error if error.is_transient() => {
+                Some("the Hub or the network failed; run the command again, finished files are kept and partial ones resumed")
+            }
+            _ => None,
+        }
     }
 }
 

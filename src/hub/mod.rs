@@ -20,6 +20,8 @@ pub use download::{SnapshotOptions, SnapshotReport};
 pub use error::Error;
 
 use crate::api_http;
+use crate::http_body::{self, BodyKind};
+use crate::names;
 use crate::secret::Secret;
 
 /// The public Hub.
@@ -29,6 +31,8 @@ pub const DEFAULT_ENDPOINT: &str = "https://huggingface.co";
 pub const MODEL_INFO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout of the revision info call (larger: repositories with many files list them all).
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(15);
+/// Longest silence while a file downloads before the attempt fails (and is retried, resuming).
+pub const DOWNLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Characters escaped in a revision path segment: everything but unreserved ones, so a branch
 /// such as `refs/pr/1` stays one segment (`refs%2Fpr%2F1`), as `huggingface_hub` sends it.
@@ -158,6 +162,25 @@ pub struct RevisionInfo {
 }
 
 impl RevisionInfo {
+    /// Checks every name in the listing that becomes part of a path or URL: the commit sha,
+    /// each file name, and each file's etag (LFS sha256 or blob id).
+    ///
+    /// # Errors
+    /// The first name that is not safe.
+    pub fn check(&self) -> Result<(), names::Unsafe> {
+        names::commit_sha(&self.sha)?;
+        for sibling in &self.siblings {
+            names::relative_file_name(&sibling.rfilename)?;
+            if let Some(lfs) = &sibling.lfs {
+                names::etag(&lfs.sha256)?;
+            }
+            if let Some(blob) = &sibling.blob_id {
+                names::etag(blob)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The sha256 set of the `.safetensors` files stored in LFS: two miners whose sets are equal
     /// serve the same weights.
     #[must_use]
@@ -194,7 +217,7 @@ impl HubClient {
     pub fn new(config: HubConfig) -> Result<Self, Error> {
         let endpoint =
             api_http::base_url(&config.endpoint).map_err(|reason| Error::InvalidEndpoint { endpoint: config.endpoint.clone(), reason })?;
-        let http = api_http::client().map_err(Error::Client)?;
+        let http = api_http::client_builder().read_timeout(DOWNLOAD_IDLE_TIMEOUT).build().map_err(Error::Client)?;
         Ok(Self { http, endpoint, token: config.token })
     }
 
@@ -212,8 +235,9 @@ impl HubClient {
     pub async fn model_info(&self, repo: &str) -> Result<ModelInfo, Error> {
         let url = self.url(&format!("api/models/{}", repo_path(repo)?));
         let request = self.http.get(url.clone()).timeout(MODEL_INFO_TIMEOUT);
-        let body = self.send(request, &url, Target::Repo(repo)).await?.bytes().await.map_err(|e| request_error(&url, e))?;
-        serde_json::from_slice(&body).map_err(|source| Error::Decode { url: url.to_string(), source })
+        let response = self.send(request, &url, Target::Repo(repo)).await?;
+        let body = read_json_body(response, &url).await?;
+        serde_json::from_slice(&body).map_err(|source| Error::Decode { url: redact(&url), source })
     }
 
     /// Whether the model is gated (see [`HubClient::model_info`]).
@@ -233,8 +257,11 @@ impl HubClient {
         let mut url = self.url(&format!("api/models/{}/revision/{segment}", repo_path(repo)?));
         url.set_query(Some("blobs=true"));
         let request = self.authorized(self.http.get(url.clone()).timeout(METADATA_TIMEOUT));
-        let body = self.send(request, &url, Target::Revision(repo, revision)).await?.bytes().await.map_err(|e| request_error(&url, e))?;
-        serde_json::from_slice(&body).map_err(|source| Error::Decode { url: url.to_string(), source })
+        let response = self.send(request, &url, Target::Revision(repo, revision)).await?;
+        let body = read_json_body(response, &url).await?;
+        let info: RevisionInfo = serde_json::from_slice(&body).map_err(|source| Error::Decode { url: redact(&url), source })?;
+        info.check().map_err(|unsafe_name| Error::UnsafeListing { repo: repo.to_owned(), source: unsafe_name })?;
+        Ok(info)
     }
 
     /// The safetensors sha256 set of a revision; empty when the repository has no LFS
@@ -282,6 +309,11 @@ fn repo_path(repo: &str) -> Result<String, Error> {
     Ok(format!("{}/{}", utf8_percent_encode(owner, SEGMENT), utf8_percent_encode(name, SEGMENT)))
 }
 
+/// A JSON answer read up to [`BodyKind::ApiJson`]'s cap.
+async fn read_json_body(response: reqwest::Response, url: &Url) -> Result<Vec<u8>, Error> {
+    http_body::read(response, BodyKind::ApiJson).await.map_err(|source| Error::Body { url: redact(url), source })
+}
+
 /// A transport error; reqwest's own URL is stripped from it because CDN redirect targets carry
 /// presigned credentials in their query.
 fn request_error(url: &Url, source: reqwest::Error) -> Error {
@@ -304,8 +336,8 @@ async fn status_error(response: reqwest::Response, url: &Url, target: Target<'_>
     let code = header("x-error-code");
     let mut message = header("x-error-message");
     if message.is_none() {
-        let body = response.bytes().await.unwrap_or_default();
-        message = serde_json::from_slice::<serde_json::Value>(&body)
+        let body = http_body::error_text(response).await;
+        message = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
             .and_then(|value| value.get("error").and_then(serde_json::Value::as_str).map(str::to_owned));
     }

@@ -348,15 +348,18 @@ impl ChutesClient {
         let response =
             request.send().await.map_err(|source| Error::Request { endpoint: endpoint.clone(), source: source.without_url() })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|source| Error::Request { endpoint: endpoint.clone(), source: source.without_url() })?;
         if !status.is_success() {
-            let detail = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            let text = crate::http_body::error_text(response).await;
+            let detail = match serde_json::from_str::<serde_json::Value>(&text) {
                 Ok(serde_json::Value::Object(mut object)) if object.contains_key("detail") => object.remove("detail").unwrap_or_default(),
-                _ => serde_json::Value::String(String::from_utf8_lossy(&bytes).chars().take(500).collect()),
+                _ => serde_json::Value::String(text.chars().take(500).collect()),
             };
             tracing::debug!(%endpoint, status = status.as_u16(), "chutes error answer");
             return Err(Error::Api { endpoint, status: status.as_u16(), detail: Detail(detail) });
         }
+        let bytes = crate::http_body::read(response, crate::http_body::BodyKind::ApiJson)
+            .await
+            .map_err(|source| Error::Body { endpoint: endpoint.clone(), source })?;
         let value = serde_json::from_slice(&bytes).map_err(|e| Error::Decode { endpoint: endpoint.clone(), reason: e.to_string() })?;
         Ok((endpoint, value))
     }

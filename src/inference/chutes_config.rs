@@ -43,7 +43,8 @@ impl ChutesCredentials {
     /// # Errors
     /// The file cannot be read, or [`ChutesCredentials::parse`] refuses it.
     pub fn load(path: &Path) -> Result<Self, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::ConfigRead { path: path.to_path_buf(), source })?;
+        let text = crate::fsio::read_regular_to_string(path, crate::fsio::STATE_MAX_BYTES)
+            .map_err(|source| Error::ConfigRead { path: path.to_path_buf(), source })?;
         Self::parse(&text, path)
     }
 

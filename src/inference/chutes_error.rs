@@ -48,6 +48,15 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The answer could not be read whole: too large, or cut off.
+    #[error("failed to read the answer of {endpoint}")]
+    Body {
+        /// Method and URL.
+        endpoint: String,
+        /// Why.
+        #[source]
+        source: crate::http_body::BodyError,
+    },
     /// The server answered with an error status.
     #[error("{endpoint} answered HTTP {status}: {detail}")]
     Api {
@@ -109,6 +118,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Request { .. } => true,
+            Self::Body { source, .. } => !source.is_too_large(),
             Self::Api { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
@@ -125,6 +135,21 @@ impl Error {
     #[must_use]
     pub fn is_user_input(&self) -> bool {
         matches!(self, Self::InvalidBaseUrl { .. } | Self::InvalidDeploy(_) | Self::Config { .. } | Self::ConfigRead { .. })
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self.status()? {
+            401 => Some("check CHUTES_API_KEY (a cpk_ key) or the hotkey registered with Chutes"),
+            402 => Some("accept the deployment fee or top up the Chutes account"),
+            429 => Some("Chutes is rate limiting (at most 24 chute deploys per day); try again later"),
+            _ => None,
+        }
     }
 }
 

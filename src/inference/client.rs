@@ -102,12 +102,15 @@ impl InferenceClient {
         }
         let response = builder.send().await.map_err(transport)?;
         let status = response.status();
-        let text = response.text().await.map_err(transport)?;
         if !status.is_success() {
-            let body: String = text.chars().take(MAX_ERROR_BODY_CHARS).collect();
+            let body: String = crate::http_body::error_text(response).await.chars().take(MAX_ERROR_BODY_CHARS).collect();
             return Err(Error::Status { status: status.as_u16(), body });
         }
-        let parsed: Value = serde_json::from_str(&text).map_err(|e| Error::Malformed { reason: e.to_string() })?;
+        let bytes = crate::http_body::read(response, crate::http_body::BodyKind::ChatCompletion).await.map_err(|error| match error {
+            crate::http_body::BodyError::Transport(source) => transport(source),
+            too_large @ crate::http_body::BodyError::TooLarge { .. } => Error::Malformed { reason: too_large.to_string() },
+        })?;
+        let parsed: Value = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed { reason: e.to_string() })?;
         let choices =
             parsed.get("choices").and_then(Value::as_array).ok_or_else(|| Error::Malformed { reason: "no choices array".into() })?;
         let first = choices.first().ok_or(Error::EmptyChoices)?;

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use crate::envs::{ENVIRONMENTS, EnvSpec};
+use crate::environments::{ENVIRONMENTS, EnvSpec};
 use crate::model::CompactRecord;
 use crate::scoring::policy::ScoringPolicy;
 
@@ -285,7 +285,7 @@ mod tests {
     }
 
     fn env_pos(id: &str) -> usize {
-        crate::envs::env_index(id).expect("known env")
+        crate::environments::env_index(id).expect("known env")
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use aggregate::{Aggregator, ENV_COUNT, IngestCounters, MinerIdentity, MinerS
 pub use policy::{ReferenceQuirks, ScoringPolicy};
 pub use weights::{BASE_UID, WeightAssignment};
 
-use crate::envs::ENVIRONMENTS;
+use crate::environments::ENVIRONMENTS;
 use pareto::Contender;
 
 /// What the chain says about the miners, as of the scored block.

@@ -166,6 +166,8 @@ pub struct SetWeightsSettings {
     pub beacon: BeaconPublicKey,
     /// Print what would be sent instead of signing.
     pub dry_run: bool,
+    /// Set a vector computed from zero records instead of refusing it.
+    pub allow_empty: bool,
 }
 
 impl SetWeightsSettings {
@@ -183,6 +185,7 @@ impl SetWeightsSettings {
             policy: resolve_confirm_policy(&args.signer)?,
             beacon: resolve_beacon(args.drand_public_key.as_ref())?,
             dry_run: args.dry_run,
+            allow_empty: args.allow_empty,
         }))
     }
 }

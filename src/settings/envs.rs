@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use crate::cli::{AffineEnvArgs, EnvRunnerArgs, EnvServeArgs, EvalArgs};
 use crate::env_vars;
-use crate::envs::EnvSpec;
+use crate::environments::EnvSpec;
 use crate::envs::dataset::{DEFAULT_DATASET, DEFAULT_PUBLIC_BASE, DatasetSource};
 use crate::inference::ApiKey;
 use crate::secret::Secret;
@@ -221,7 +221,7 @@ impl EvalSettings {
     /// An unknown or unsupported environment, bad task ids, zero concurrency, a bad timeout or
     /// URL, or a missing interpreter.
     pub fn resolve(args: &EvalArgs) -> Result<Self, ConfigError> {
-        let spec = crate::envs::env_spec(&args.env).ok_or_else(|| ConfigError(format!("unknown environment {}", args.env)))?;
+        let spec = crate::environments::env_spec(&args.env).ok_or_else(|| ConfigError(format!("unknown environment {}", args.env)))?;
         let runner = EnvRunner::resolve(&args.runner, &args.affine)?;
         if spec.task_type().is_none() && matches!(runner, EnvRunner::InProcess(_)) {
             return Err(ConfigError(format!(
@@ -259,6 +259,8 @@ impl EvalSettings {
 pub struct EnvServeSettings {
     /// Address to bind.
     pub bind: std::net::SocketAddr,
+    /// Connection limits.
+    pub limits: crate::envs::server::Limits,
     /// Default LLM key.
     pub api_key: Option<ApiKey>,
     /// Dataset and interpreter.
@@ -276,8 +278,15 @@ impl EnvServeSettings {
         }
         let ip: std::net::IpAddr =
             args.host.parse().map_err(|_| ConfigError(format!("--host must be an IP address, got {}", args.host)))?;
+        if args.idle_timeout == 0 {
+            return Err(ConfigError("--idle-timeout must be at least 1 second".to_owned()));
+        }
         Ok(Self {
             bind: std::net::SocketAddr::new(ip, args.port),
+            limits: crate::envs::server::Limits {
+                idle: std::time::Duration::from_secs(args.idle_timeout),
+                ..crate::envs::server::Limits::default()
+            },
             api_key: args.api_key.clone(),
             affine: AffineEnvSettings::resolve(&args.affine)?,
         })
@@ -325,7 +334,7 @@ mod tests {
 
     #[test]
     fn task_selection_parses_ids_ranges_and_checks_bounds() {
-        let sat = crate::envs::env_spec("affine:sat").expect("sat");
+        let sat = crate::environments::env_spec("affine:sat").expect("sat");
         assert_eq!(TaskSelection::resolve(Some("7"), None, sat).expect("id"), TaskSelection::Ids(vec![7]));
         assert_eq!(TaskSelection::resolve(Some("2..5"), None, sat).expect("range"), TaskSelection::Ids(vec![2, 3, 4]));
         assert!(TaskSelection::resolve(Some("5..5"), None, sat).is_err());

@@ -206,13 +206,18 @@ impl StoreSettings {
             Some(n) => n,
             None => DEFAULT_DOWNLOAD_CONCURRENCY,
         };
+        let request_timeout = match args.store_timeout {
+            Some(0) => return Err(ConfigError("--store-timeout must be at least 1 second".to_owned())),
+            Some(seconds) => std::time::Duration::from_secs(seconds),
+            None => crate::store::config::DEFAULT_REQUEST_TIMEOUT,
+        };
         Ok(StoreConfig {
             read,
             write,
             public_fallback: (!args.no_public_fallback).then_some(public_url),
             cache_dir: args.cache_dir.clone().or_else(|| home_dir(&[".cache", "affine", "blocks"])),
             download_concurrency,
-            request_timeout: std::time::Duration::from_secs(300),
+            request_timeout,
         })
     }
 }
@@ -238,6 +243,7 @@ mod tests {
             onchain: Box::new(crate::cli::SetWeightsArgs {
                 set: false,
                 dry_run: false,
+                allow_empty: false,
                 wallet: crate::cli::WalletArgs { wallet_name: "default".into(), wallet_hotkey: "default".into(), wallet_path: None },
                 chain: crate::cli::ChainArgs { subtensor_endpoint: "finney".into(), subtensor_fallback: None, chain_timeout: 30 },
                 signer: crate::cli::ConfirmArgs::default(),

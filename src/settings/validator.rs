@@ -92,6 +92,8 @@ pub enum WeightsSourceSettings {
         tail: u64,
         /// Threads that parse shards.
         parse_threads: NonZeroUsize,
+        /// Set a vector computed from zero records (otherwise refused, retried and alerted).
+        allow_empty: bool,
     },
     /// A published `latest.json`.
     R2 {
@@ -176,7 +178,12 @@ impl ValidateSettings {
                 Some(count) => NonZeroUsize::new(count).ok_or_else(|| ConfigError("--parse-threads must be at least 1".to_owned()))?,
                 None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
             };
-            WeightsSourceSettings::Local { store: Box::new(StoreSettings::resolve(&args.store)?), tail: args.tail, parse_threads }
+            WeightsSourceSettings::Local {
+                store: Box::new(StoreSettings::resolve(&args.store)?),
+                tail: args.tail,
+                parse_threads,
+                allow_empty: args.allow_empty,
+            }
         };
         Ok(Self {
             netuid: args.netuid,

@@ -113,7 +113,7 @@ pub fn check_sign_payload(payload: &str) -> Result<(), String> {
     if let Some(position) = payload.bytes().position(|b| !(b' '..=b'~').contains(&b)) {
         return Err(format!("byte {position} is not printable ASCII: only result texts are signed"));
     }
-    let rest = crate::envs::ENVIRONMENTS
+    let rest = crate::environments::ENVIRONMENTS
         .iter()
         .find_map(|env| payload.strip_prefix(env.id).and_then(|rest| rest.strip_prefix(':')))
         .ok_or_else(|| "not a result text: it does not start with a known environment".to_owned())?;

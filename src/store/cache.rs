@@ -42,17 +42,19 @@ impl ShardCache {
         Self { dir }
     }
 
-    fn paths(&self, key: &str) -> (PathBuf, PathBuf) {
-        let name = key.rsplit('/').next().unwrap_or(key);
-        (self.dir.join(name), self.dir.join(format!("{name}.meta")))
+    /// The data and meta files of `key`: its last segment in the cache folder (`None` for a
+    /// key that is not a safe store key, which is never cached).
+    fn paths(&self, key: &str) -> Option<(PathBuf, PathBuf)> {
+        let name = crate::names::store_key(key).ok()?.rsplit('/').next()?;
+        Some((self.dir.join(name), self.dir.join(format!("{name}.meta"))))
     }
 
     /// The cached copy of `key`, if present and intact; a corrupt copy is removed.
     #[must_use]
     pub fn lookup(&self, key: &str) -> Option<Cached> {
-        let (data, meta) = self.paths(key);
-        let meta_bytes = std::fs::read(&meta).ok()?;
-        let bytes = std::fs::read(&data).ok();
+        let (data, meta) = self.paths(key)?;
+        let meta_bytes = crate::fsio::read_regular(&meta, crate::fsio::STATE_MAX_BYTES).ok()?;
+        let bytes = crate::fsio::read_regular(&data, crate::fsio::SHARD_MAX_BYTES).ok();
         let parsed: Option<Meta> = serde_json::from_slice(&meta_bytes).ok();
         match (parsed, bytes) {
             (Some(meta), Some(bytes)) if content_tag(&bytes) == meta.fingerprint => Some(Cached { etag: meta.etag, bytes }),
@@ -70,7 +72,7 @@ impl ShardCache {
     /// # Errors
     /// The cache folder cannot be written.
     pub fn store(&self, key: &str, etag: &str, bytes: &[u8]) -> Result<(), Error> {
-        let (data, meta) = self.paths(key);
+        let Some((data, meta)) = self.paths(key) else { return Ok(()) };
         // Data first, then meta: a crash in between leaves a fingerprint mismatch, which the
         // next lookup detects.
         write_atomically(&data, bytes)?;

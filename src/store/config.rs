@@ -14,6 +14,8 @@ pub const DEFAULT_R2_ACCOUNT: &str = "00523074f51300584834607253cae0fa";
 pub const DEFAULT_R2_BUCKET: &str = "affine";
 /// Shard downloads in flight at once.
 pub const DEFAULT_DOWNLOAD_CONCURRENCY: usize = 8;
+/// Total time one store request may take, retries and `Retry-After` waits included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// Below this many index keys in the private bucket, readers fall back to the public bucket
 /// (as the original does).
 pub const PUBLIC_FALLBACK_MIN_KEYS: usize = 50;
@@ -57,7 +59,7 @@ pub struct StoreConfig {
     pub cache_dir: Option<PathBuf>,
     /// Shard downloads in flight at once.
     pub download_concurrency: usize,
-    /// Timeout of one request.
+    /// Total time one request may take, retries and `Retry-After` waits included.
     pub request_timeout: Duration,
 }
 
@@ -71,7 +73,7 @@ impl StoreConfig {
             public_fallback: None,
             cache_dir: None,
             download_concurrency: DEFAULT_DOWNLOAD_CONCURRENCY,
-            request_timeout: Duration::from_secs(300),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 
@@ -84,7 +86,7 @@ impl StoreConfig {
             public_fallback: None,
             cache_dir: None,
             download_concurrency: DEFAULT_DOWNLOAD_CONCURRENCY,
-            request_timeout: Duration::from_secs(300),
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 }

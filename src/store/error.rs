@@ -69,6 +69,37 @@ pub enum Error {
         /// The path given.
         dir: PathBuf,
     },
+    /// The replay directory has no `results/` folder.
+    #[error("no results/ folder in replay directory {}", dir.display())]
+    ResultsMissing {
+        /// The replay directory.
+        dir: PathBuf,
+    },
+    /// The local store folder to read from does not exist.
+    #[error("store folder {} does not exist", path.display())]
+    FolderMissing {
+        /// The folder.
+        path: PathBuf,
+    },
+    /// The store has no index of its shards (a wrong folder, bucket or endpoint).
+    #[error("{backend} has no {key}: no results can be found there")]
+    IndexMissing {
+        /// The index key.
+        key: String,
+        /// The backend.
+        backend: String,
+    },
+    /// An operation ran out of its total time, retries and `Retry-After` waits included.
+    #[error("gave up on {key} after the {seconds} s store deadline (retries and Retry-After waits included)")]
+    Deadline {
+        /// The object key.
+        key: String,
+        /// The deadline.
+        seconds: u64,
+        /// The last failure, when there was one.
+        #[source]
+        source: Option<Box<Error>>,
+    },
     /// The shard folder could not be listed.
     #[error("failed to list shards in {}", dir.display())]
     ListShards {
@@ -170,9 +201,47 @@ impl Error {
                 | Self::MetagraphMalformed { .. }
                 | Self::MetagraphInvalid { .. }
                 | Self::ReplayDirMissing { .. }
+                | Self::ResultsMissing { .. }
+                | Self::FolderMissing { .. }
+                | Self::IndexMissing { .. }
                 | Self::ReadOnly { .. }
                 | Self::Setup { .. }
                 | Self::Backend { kind: FailureKind::Denied, .. }
-        )
+        ) || matches!(self, Self::MetagraphRead { source, .. } if crate::fsio::is_refused(source))
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::MetagraphMissing { .. } | Self::ReplayDirMissing { .. } | Self::ResultsMissing { .. } => {
+                Some("a replay directory holds metagraph.json and results/*.json shards (see README, \"Replay directories\")")
+            }
+            Self::MetagraphFileMissing { .. } => {
+                Some("pass a metagraph.json snapshot: {block, hotkeys, queryable, first_commit_block, burn}")
+            }
+            Self::ReadOnly { .. } => {
+                Some("writes need R2_WRITE_ACCESS_KEY_ID and R2_WRITE_SECRET_ACCESS_KEY; AFFINE_R2_PUBLIC=1 alone is read-only")
+            }
+            Self::Backend { kind: FailureKind::Denied, .. } => {
+                Some("check R2_WRITE_ACCESS_KEY_ID, R2_WRITE_SECRET_ACCESS_KEY and R2_FOLDER (the bucket)")
+            }
+            Self::Backend { kind: FailureKind::Unavailable | FailureKind::Throttled { .. }, .. } => {
+                Some("the store did not answer after retries; check R2_ENDPOINT_URL / the network, then run again")
+            }
+            Self::NotFound { .. } => Some("no summary saved yet: compute one with `af weights -r --save`"),
+            Self::FolderMissing { .. } | Self::IndexMissing { .. } => {
+                Some("check AF_STORE_DIR / --store-dir, or R2_ENDPOINT_URL, R2_FOLDER and AFFINE_R2_PUBLIC: this store holds no results")
+            }
+            Self::Deadline { .. } => Some("the store kept failing or asked to wait too long; raise AF_STORE_TIMEOUT or try later"),
+            Self::MetagraphMalformed { .. } | Self::MetagraphInvalid { .. } => {
+                Some("metagraph.json needs block, hotkeys (index = uid), and optionally tail, queryable, first_commit_block, burn")
+            }
+            _ => None,
+        }
     }
 }

@@ -4,6 +4,12 @@
 //! Downloads run `download_concurrency` at a time but are delivered strictly in key order
 //! (the scorer's result must not depend on arrival order), through a bounded channel, so at
 //! most `2 x concurrency` shard bodies are in memory before the parser takes them.
+//!
+//! Nothing here scores a store that is not there: a local folder that does not exist, or a
+//! store without an index, is an error naming what is missing; an index that exists but
+//! lists nothing in the window is a genuinely empty store. Index keys are data: only keys of
+//! the form `affine/results/WWWWWWWWW-HOTKEY.json` with safe segments are read, the others are
+//! skipped and counted, never fatal.
 
 use std::sync::Arc;
 
@@ -16,7 +22,7 @@ use crate::store::cache::ShardCache;
 use crate::store::config::PUBLIC_FALLBACK_MIN_KEYS;
 use crate::store::dataset::ShardBytes;
 use crate::store::error::Error;
-use crate::store::keys::{INDEX_KEY, scored_windows, window_of_key};
+use crate::store::keys::{INDEX_KEY, RESULTS_PREFIX, scored_windows, window_of_key};
 use crate::store::{Backend, Store};
 
 /// The shards chosen for a pass.
@@ -28,6 +34,8 @@ pub struct Selection {
     pub outside_window: usize,
     /// Whether the keys (and so the shards) come from the public fallback.
     pub from_public: bool,
+    /// Index keys refused as unsafe or not shard keys (skipped).
+    pub refused: usize,
 }
 
 /// What a download pass did.
@@ -41,23 +49,49 @@ pub struct DownloadStats {
     pub cache_hits: usize,
     /// Index keys whose object does not exist (skipped).
     pub missing: usize,
+    /// Objects refused unread or unparsed: too large, not a regular file (skipped).
+    pub refused: usize,
 }
 
 async fn read_index(backend: &Backend) -> Result<Vec<String>, Error> {
+    if let Backend::Local(local) = backend
+        && !local.root().is_dir()
+    {
+        return Err(Error::FolderMissing { path: local.root().to_owned() });
+    }
     match backend.get(INDEX_KEY, None).await? {
         Fetched::Found(object) => serde_json::from_slice(&object.bytes)
             .map_err(|e| Error::Malformed { key: INDEX_KEY.to_owned(), reason: format!("not a JSON array of keys ({e})") }),
-        Fetched::Missing | Fetched::NotModified => Ok(Vec::new()),
+        Fetched::Missing | Fetched::NotModified => {
+            Err(Error::IndexMissing { key: INDEX_KEY.to_owned(), backend: backend.label().to_owned() })
+        }
     }
+}
+
+/// Whether `key` is a result shard key whose segments are safe to use as paths.
+fn is_shard_key(key: &str) -> bool {
+    key.strip_prefix(RESULTS_PREFIX).is_some_and(|name| !name.contains('/')) && crate::names::store_key(key).is_ok()
 }
 
 fn select(index: Vec<String>, block: u64, tail: u64, from_public: bool) -> Selection {
     let (first, last) = scored_windows(block, tail);
     let total = index.len();
-    let mut keys: Vec<String> = index.into_iter().filter(|key| window_of_key(key).is_some_and(|w| (first..=last).contains(&w))).collect();
+    let mut refused = crate::repeated::RepeatedWarning::new("unsafe or foreign index keys");
+    let mut keys: Vec<String> = index
+        .into_iter()
+        .filter(|key| {
+            let ok = is_shard_key(key);
+            if !ok && refused.hit() {
+                tracing::warn!(key = %format!("{key:?}"), "index key is not a safe result shard key, skipping");
+            }
+            ok
+        })
+        .filter(|key| window_of_key(key).is_some_and(|w| (first..=last).contains(&w)))
+        .collect();
+    refused.finish();
     keys.sort();
     keys.dedup();
-    Selection { outside_window: total - keys.len(), keys, from_public }
+    Selection { outside_window: total - keys.len() - refused.count(), keys, from_public, refused: refused.count() }
 }
 
 /// Picks the shard keys for `block` and `tail` from the index. Like the reference, a private
@@ -124,6 +158,8 @@ pub async fn download(
     let cache = store.config().cache_dir.clone().map(ShardCache::new).map(Arc::new);
     let concurrency = store.config().download_concurrency.max(1);
     let mut stats = DownloadStats::default();
+    let mut missing = crate::repeated::RepeatedWarning::new("listed shards that do not exist");
+    let mut refused = crate::repeated::RepeatedWarning::new("refused shards");
     let mut results = futures_util::stream::iter(selection.keys.iter())
         .map(|key| {
             let cache = cache.clone();
@@ -131,9 +167,25 @@ pub async fn download(
         })
         .buffered(concurrency);
     while let Some((key, result)) = results.next().await {
-        let (bytes, hit) = result?;
+        let (bytes, hit) = match result {
+            Ok(fetched) => fetched,
+            // Too large, or not a regular file in a local store: this shard only is skipped.
+            Err(error @ Error::Malformed { .. }) => {
+                if refused.hit() {
+                    tracing::warn!(key, error = %crate::error::one_line(&error), "skipping a shard that cannot be read");
+                }
+                stats.refused += 1;
+                if sink.send(ShardBytes { name: key.clone(), bytes: Err(error.to_string()) }).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let Some(bytes) = bytes else {
-            tracing::warn!(key, "index lists a shard that does not exist, skipping");
+            if missing.hit() {
+                tracing::warn!(key, "index lists a shard that does not exist, skipping");
+            }
             stats.missing += 1;
             continue;
         };
@@ -145,5 +197,7 @@ pub async fn download(
             break;
         }
     }
+    missing.finish();
+    refused.finish();
     Ok(stats)
 }

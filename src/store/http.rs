@@ -12,7 +12,11 @@ pub struct PublicBackend {
     client: reqwest::Client,
     base: String,
     label: String,
+    deadline: Duration,
 }
+
+/// Longest silence while reading an answer before the attempt fails (and is retried).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl PublicBackend {
     /// A reader of `base` (no request is made).
@@ -23,12 +27,19 @@ impl PublicBackend {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(timeout)
+            .read_timeout(timeout.min(IDLE_TIMEOUT))
             .tcp_nodelay(true)
             .user_agent(concat!("af/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|source| Error::Setup { reason: "cannot build the HTTP client".to_owned(), source: Some(Box::new(source)) })?;
         let base = base.trim_end_matches('/').to_owned();
-        Ok(Self { client, label: format!("public bucket {base}"), base })
+        Ok(Self { client, label: format!("public bucket {}", crate::secret::redact(&base)), base, deadline: timeout })
+    }
+
+    /// The total time of one request, retries included.
+    #[must_use]
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// The backend as named in messages.
@@ -75,8 +86,14 @@ impl PublicBackend {
             }
         }
         let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        // A body shorter than its Content-Length fails here and is retried as transient.
-        let bytes = response.bytes().await.map_err(|e| self.error(key, FailureKind::Unavailable, Some(e)))?;
-        Ok(Fetched::Found(Object { bytes: bytes.to_vec(), etag }))
+        // A body shorter than its Content-Length fails here and is retried as transient; one
+        // over the cap is refused for good.
+        let bytes = crate::http_body::read(response, crate::http_body::BodyKind::StoreObject).await.map_err(|error| match error {
+            crate::http_body::BodyError::Transport(source) => self.error(key, FailureKind::Unavailable, Some(source)),
+            too_large @ crate::http_body::BodyError::TooLarge { .. } => {
+                Error::Malformed { key: key.to_owned(), reason: too_large.to_string() }
+            }
+        })?;
+        Ok(Fetched::Found(Object { bytes, etag }))
     }
 }

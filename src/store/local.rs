@@ -36,11 +36,14 @@ impl LocalBackend {
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, Error> {
-        let safe = !key.is_empty() && key.split('/').all(|part| !part.is_empty() && part != "." && part != "..");
-        if !safe {
-            return Err(Error::Malformed { key: key.to_owned(), reason: "not a relative object key".to_owned() });
-        }
+        let key = crate::names::store_key(key).map_err(|error| Error::Malformed { key: key.to_owned(), reason: error.to_string() })?;
         Ok(self.root.join(key))
+    }
+
+    /// The store folder.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Reads `key`; an unchanged object answers [`Fetched::NotModified`] to `if_none_match`.
@@ -51,9 +54,12 @@ impl LocalBackend {
         let path = self.path(key)?;
         let if_none_match = if_none_match.map(str::to_owned);
         run_blocking(move || {
-            let bytes = match std::fs::read(&path) {
+            let bytes = match crate::fsio::read_regular(&path, crate::fsio::SHARD_MAX_BYTES) {
                 Ok(bytes) => bytes,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Fetched::Missing),
+                Err(error) if crate::fsio::is_refused(&error) => {
+                    return Err(Error::Malformed { key: path.display().to_string(), reason: error.to_string() });
+                }
                 Err(error) => return Err(Error::Io { path, source: error }),
             };
             let etag = content_tag(&bytes);
@@ -84,7 +90,7 @@ impl LocalBackend {
             let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path).map_err(io(&lock_path))?;
             lock.lock().map_err(io(&lock_path))?;
             if let Some(expected) = expected {
-                let current = match std::fs::read(&path) {
+                let current = match crate::fsio::read_regular(&path, crate::fsio::SHARD_MAX_BYTES) {
                     Ok(bytes) => Some(content_tag(&bytes)),
                     Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
                     Err(error) => return Err(Error::Io { path, source: error }),

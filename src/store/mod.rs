@@ -84,7 +84,17 @@ impl Backend {
     /// # Errors
     /// The last failure once retries are used up, or a permanent one.
     pub async fn get(&self, key: &str, if_none_match: Option<&str>) -> Result<Fetched, Error> {
-        retry(RetryPolicy::READ, key, || self.get_once(key, if_none_match)).await
+        retry(RetryPolicy::READ, self.deadline(), key, || self.get_once(key, if_none_match)).await
+    }
+
+    /// The total time of one request, retries included (`None` for the local folder).
+    #[must_use]
+    pub fn deadline(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::S3(b) => Some(b.deadline()),
+            Self::Public(b) => Some(b.deadline()),
+            Self::Local(_) => None,
+        }
     }
 
     /// A write, retried on transient failures (a rejected precondition is an answer, not a
@@ -93,7 +103,7 @@ impl Backend {
     /// # Errors
     /// The last failure once retries are used up, or a permanent one.
     pub async fn put(&self, key: &str, bytes: Vec<u8>, precondition: Precondition<'_>) -> Result<PutOutcome, Error> {
-        retry(RetryPolicy::READ, key, || self.put_once(key, bytes.clone(), precondition)).await
+        retry(RetryPolicy::READ, self.deadline(), key, || self.put_once(key, bytes.clone(), precondition)).await
     }
 
     /// One write attempt (no retries).

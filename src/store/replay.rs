@@ -69,7 +69,7 @@ impl MetagraphSnapshot {
     /// A missing, unreadable, malformed or inconsistent file.
     pub fn load_file(path: &Path) -> Result<Self, Error> {
         let path = path.to_owned();
-        let bytes = std::fs::read(&path).map_err(|source| {
+        let bytes = crate::fsio::read_regular(&path, crate::fsio::METAGRAPH_MAX_BYTES).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 Error::MetagraphFileMissing { path: path.clone() }
             } else {
@@ -124,14 +124,15 @@ pub struct ShardListing {
 /// Lists `DIR/results/*.json` shards whose window lies in `[window(block - tail), window(block)]`.
 ///
 /// # Errors
-/// The results folder cannot be listed. A missing folder is an empty listing.
+/// [`Error::ResultsMissing`] without a `results/` folder (scoring nothing would give all
+/// weight to uid 0), or the folder cannot be listed. An empty folder is an empty listing.
 pub fn list_shards(dir: &Path, block: u64, tail: u64) -> Result<ShardListing, Error> {
     let results = dir.join(RESULTS_DIR);
     let (first, last) = scored_windows(block, tail);
     let mut listing = ShardListing::default();
     let entries = match std::fs::read_dir(&results) {
         Ok(entries) => entries,
-        Err(source) if source.kind() == std::io::ErrorKind::NotFound => return Ok(listing),
+        Err(source) if source.kind() == std::io::ErrorKind::NotFound => return Err(Error::ResultsMissing { dir: dir.to_owned() }),
         Err(source) => return Err(Error::ListShards { dir: results, source }),
     };
     let mut named: Vec<(String, PathBuf)> = Vec::new();

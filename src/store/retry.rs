@@ -1,6 +1,7 @@
 //! The one retry helper of the store: exponential backoff with jitter, a bounded number of
-//! attempts, and the server's `Retry-After` honoured when it sends one. Transient failures are
-//! logged at `debug`.
+//! attempts, the server's `Retry-After` honoured when it sends one, and a total deadline over
+//! all of it (a server answering 429 forever, or never answering, cannot keep a pass waiting).
+//! Transient failures are logged at `debug`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -35,21 +36,39 @@ impl RetryPolicy {
 }
 
 /// Runs `operation` until it succeeds, fails with a non-transient error, or the attempts are
-/// used up; a server's `Retry-After` replaces the computed delay (capped at 5 minutes).
+/// used up; a server's `Retry-After` replaces the computed delay (capped at 5 minutes). With a
+/// `deadline`, attempts and waits together stop there: an attempt still running is dropped,
+/// and a wait that would end past it is not started.
 ///
 /// # Errors
-/// The last error.
-pub async fn retry<T, F, Fut>(policy: RetryPolicy, what: &str, mut operation: F) -> Result<T, Error>
+/// The last error, or [`Error::Deadline`] (with the last failure as its cause).
+pub async fn retry<T, F, Fut>(policy: RetryPolicy, deadline: Option<Duration>, what: &str, mut operation: F) -> Result<T, Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Error>>,
 {
+    let started = tokio::time::Instant::now();
+    let expired = |source: Option<Error>| Error::Deadline {
+        key: what.to_owned(),
+        seconds: deadline.unwrap_or_default().as_secs(),
+        source: source.map(Box::new),
+    };
     let mut attempt = 0;
     loop {
-        match operation().await {
+        let outcome = match deadline.map(|limit| limit.saturating_sub(started.elapsed())) {
+            None => operation().await,
+            Some(left) => match tokio::time::timeout(left, operation()).await {
+                Ok(outcome) => outcome,
+                Err(_) => return Err(expired(None)),
+            },
+        };
+        match outcome {
             Ok(value) => return Ok(value),
             Err(error) if error.is_transient() && attempt + 1 < policy.attempts => {
                 let delay = error.retry_after().unwrap_or_else(|| policy.delay(attempt));
+                if deadline.is_some_and(|limit| started.elapsed() + delay >= limit) {
+                    return Err(expired(Some(error)));
+                }
                 tracing::debug!(what, attempt, ?delay, error = %crate::error::one_line(&error), "transient store failure, retrying");
                 tokio::time::sleep(delay).await;
                 attempt += 1;
@@ -84,7 +103,7 @@ mod tests {
     async fn retry_honours_retry_after_and_stops_on_permanent_errors() {
         let calls = AtomicU32::new(0);
         let started = tokio::time::Instant::now();
-        let value = retry(RetryPolicy::READ, "test", || async {
+        let value = retry(RetryPolicy::READ, None, "test", || async {
             match calls.fetch_add(1, Ordering::SeqCst) {
                 0 => Err(failure(FailureKind::Throttled { retry_after: Some(Duration::from_secs(7)) })),
                 1 => Err(failure(FailureKind::Unavailable)),
@@ -97,7 +116,7 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(7));
 
         let calls = AtomicU32::new(0);
-        let error = retry(RetryPolicy::READ, "test", || async {
+        let error = retry(RetryPolicy::READ, None, "test", || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err::<(), _>(failure(FailureKind::Other))
         })
@@ -107,11 +126,27 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
 
         let calls = AtomicU32::new(0);
-        let _ = retry(RetryPolicy::READ, "test", || async {
+        let _ = retry(RetryPolicy::READ, None, "test", || async {
             calls.fetch_add(1, Ordering::SeqCst);
             Err::<(), _>(failure(FailureKind::Unavailable))
         })
         .await;
         assert_eq!(calls.load(Ordering::SeqCst), RetryPolicy::READ.attempts);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_stops_at_the_deadline_for_429_forever_and_for_silence() {
+        let deadline = Some(Duration::from_secs(30));
+        let started = tokio::time::Instant::now();
+        let throttled = retry(RetryPolicy::READ, deadline, "k", || async {
+            Err::<(), _>(failure(FailureKind::Throttled { retry_after: Some(Duration::from_secs(300)) }))
+        })
+        .await
+        .expect_err("a Retry-After past the deadline is not waited for");
+        assert!(matches!(throttled, Error::Deadline { seconds: 30, source: Some(_), .. }), "{throttled:?}");
+        assert!(started.elapsed() < Duration::from_secs(1));
+        let silent = retry(RetryPolicy::READ, deadline, "k", std::future::pending::<Result<(), Error>>).await;
+        assert!(matches!(silent, Err(Error::Deadline { source: None, .. })));
+        assert_eq!(started.elapsed(), Duration::from_secs(30));
     }
 }

@@ -21,6 +21,7 @@ pub struct S3Backend {
     client: aws_sdk_s3::Client,
     bucket: String,
     label: String,
+    deadline: Duration,
 }
 
 type Response = aws_sdk_s3::config::http::HttpResponse;
@@ -57,8 +58,15 @@ impl S3Backend {
         Self {
             client: aws_sdk_s3::Client::from_conf(sdk),
             bucket: config.bucket.clone(),
-            label: format!("s3 bucket {} at {}", config.bucket, config.endpoint),
+            label: format!("s3 bucket {} at {}", config.bucket, crate::secret::redact(&config.endpoint)),
+            deadline: timeout,
         }
+    }
+
+    /// The total time of one request, retries included.
+    #[must_use]
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// The backend as named in messages (endpoint and bucket, never credentials).
@@ -92,14 +100,21 @@ impl S3Backend {
             }
         };
         let etag = output.e_tag().map(str::to_owned);
-        let bytes = output.body.collect().await.map_err(|source| Error::Backend {
-            op: "get",
-            key: key.to_owned(),
-            backend: self.label.clone(),
-            kind: FailureKind::Unavailable,
-            source: Some(Box::new(source)),
-        })?;
-        Ok(Fetched::Found(Object { bytes: bytes.into_bytes().to_vec(), etag }))
+        let too_large = |error: crate::http_body::BodyError| Error::Malformed { key: key.to_owned(), reason: error.to_string() };
+        let declared = output.content_length().and_then(|length| u64::try_from(length).ok());
+        let mut bytes = crate::http_body::Capped::new(crate::http_body::BodyKind::StoreObject, declared).map_err(too_large)?;
+        let mut body = output.body;
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|source| Error::Backend {
+                op: "get",
+                key: key.to_owned(),
+                backend: self.label.clone(),
+                kind: FailureKind::Unavailable,
+                source: Some(Box::new(source)),
+            })?;
+            bytes.push(&chunk).map_err(too_large)?;
+        }
+        Ok(Fetched::Found(Object { bytes: bytes.into_bytes(), etag }))
     }
 
     /// Writes `key` under `precondition`.

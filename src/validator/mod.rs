@@ -84,6 +84,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The store had no result records in the window (refused unless `--allow-empty`).
+    #[error(
+        "no result records in the scored window of {store}: refusing to set everything to uid 0 (check the store settings, or pass --allow-empty)"
+    )]
+    Empty {
+        /// The store read.
+        store: String,
+    },
     /// The signer could not be asked for its hotkey.
     #[error("failed to learn the signer's hotkey")]
     Signer(#[source] crate::signer::client::Error),
@@ -101,6 +109,22 @@ impl Error {
             Self::Chain { source, .. } => source.is_user_input(),
             Self::Signer(source) => source.is_user_input(),
             _ => false,
+        }
+    }
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Chain { source: crate::chain::Error::NotRegistered { .. }, .. } => {
+                Some("register the hotkey on the subnet (btcli subnets register), or pick another with --wallet.name/--wallet.hotkey")
+            }
+            Self::Signer(_) => Some("check SIGNER_URL and that af signer runs; with a token, set the same SIGNER_TOKEN on both sides"),
+            _ => None,
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct LocalSource {
     pub tail: u64,
     /// Threads that parse shards.
     pub threads: usize,
+    /// Set a vector computed from zero records instead of refusing it (as `af weights -r --set
+    /// --allow-empty`): zero records usually mean a wrong store setting, not an empty network.
+    pub allow_empty: bool,
 }
 
 /// R2-weights mode's inputs.
@@ -121,6 +124,9 @@ async fn compute_local(local: &LocalSource, sources: &Sources) -> Result<Compute
         cached = pass.download.cache_hits,
         "weights computed"
     );
+    if input.load.records == 0 && !local.allow_empty {
+        return Err(Error::Empty { store: local.store.reader().label().to_owned() });
+    }
     let note = pass.outcome.report.note.clone();
     // The reference saves no summary when no results were collected.
     let saved = (input.load.records > 0).then(|| Arc::new(pass.clone()));

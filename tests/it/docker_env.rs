@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use affine::environments::env_spec;
 use affine::envs::client::CallError;
 use affine::envs::docker::{ContainerSpec, DockerEnv, Error, new_run_id};
-use affine::envs::registry::env_spec;
 use affine::secret::Secret;
 use serde_json::{Map, Value, json};
 

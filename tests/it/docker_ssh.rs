@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use affine::environments::env_spec;
 use affine::envs::docker::{ContainerSpec, DockerEnv, DockerHost, new_run_id};
-use affine::envs::registry::env_spec;
 use affine::envs::ssh::{SshOptions, SshTarget, Tunnel};
 use affine::secret::Secret;
 use serde_json::{Map, Value, json};

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use affine::environments::EnvKind;
 use affine::envs::client::{CallError, detect_kind};
-use affine::envs::registry::EnvKind;
 use affine::envs::url::UrlEnv;
 use axum::Json;
 use axum::routing::{get, post};

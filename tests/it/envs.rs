@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use affine::environments::{ErrorClass, classify_error, env_spec};
 use affine::envs::affine::{AffineEnv, TaskRequest};
 use affine::envs::dataset::{Dataset, DatasetSource};
-use affine::envs::registry::{ErrorClass, classify_error};
-use affine::envs::{env_spec, server};
+use affine::envs::server;
 use affine::inference::{ApiKey, ChatRequest, InferenceClient};
 use affine::model::ResultRecord;
 use serde_json::{Value, json};
@@ -78,7 +78,7 @@ async fn sat_oracle_scores_one_and_wrong_miner_zero() {
             assert_eq!(record.task_id, Some(i64::try_from(task_id).expect("small")));
             assert_eq!(record.extra["image"], json!("bignickeye/affine:v3"));
             assert_eq!(record.extra["request"]["task_type"], json!("sat"));
-            assert_eq!(record.extra["request"]["seed"], json!(affine::envs::registry::task_seed("affine:sat", task_id)));
+            assert_eq!(record.extra["request"]["seed"], json!(affine::environments::task_seed("affine:sat", task_id)));
             assert_eq!(record.extra["conversation"][1]["role"], json!("assistant"));
             let wrong_record = evaluate(&env, "affine:sat", &wrong.base_url, task_id, 30.0).await;
             assert!(wrong_record.score.abs() < f64::EPSILON && !wrong_record.success);
@@ -205,7 +205,7 @@ async fn env_server_answers_call_health_and_methods_like_the_reference() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let token = tokio_util::sync::CancellationToken::new();
-        let serving = tokio::spawn(server::serve(listener, env, token.clone()));
+        let serving = tokio::spawn(server::serve(listener, env, server::Limits::default(), token.clone()));
         let client = reqwest::Client::new();
 
         let health: Value = client.get(format!("{base}/health")).send().await.expect("health").json().await.expect("json");

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use affine::envs::ENVIRONMENTS;
+use affine::environments::ENVIRONMENTS;
 use affine::replay::{ReplayOutcome, replay_dir};
 use affine::scoring::ScoringPolicy;
 use serde_json::Value;

@@ -12,6 +12,8 @@ mod env_url;
 mod envs;
 mod eval_cli;
 mod golden;
+mod hostile_files;
+mod hostile_servers;
 mod hub;
 mod hub_cli;
 mod miners;

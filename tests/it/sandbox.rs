@@ -144,3 +144,40 @@ async fn sandbox_output_is_capped_at_one_megabyte() {
     assert!(output.stdout.ends_with("…<truncated>"));
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+#[tokio::test]
+async fn sandbox_sees_no_other_process_and_no_world_readable_host_file() {
+    // A process outside the sandbox whose command line holds a marker, and a world-readable
+    // file holding it too.
+    let marker = format!("af-host-marker-{}", std::process::id());
+    let mut outside = std::process::Command::new(crate::support::sandbox_python())
+        .args(["-c", "import time; time.sleep(30)", &marker])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the outside process");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, &marker).expect("write");
+    for path in [dir.path(), file.as_path()] {
+        let mode = if path.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
+    }
+    let code = format!(
+        "import os\nseen = []\ntry:\n    pids = [p for p in os.listdir('/proc') if p.isdigit()]\nexcept OSError as e:\n    pids = []\n    print('proc listing denied', e.errno)\n\
+         for p in pids:\n    try:\n        seen.append(open('/proc/%s/cmdline' % p).read() + open('/proc/%s/environ' % p).read())\n    except OSError:\n        pass\n\
+         print('processes', len(pids))\nprint('marker seen' if any({marker:?} in s for s in seen) else 'marker hidden')\n\
+         try:\n    print(open({file:?}).read())\nexcept OSError as e:\n    print('file denied', e.errno)\n",
+        file = file.display().to_string()
+    );
+    let output = run(&code, "").await;
+    let _ = outside.kill();
+    let _ = outside.wait();
+    assert!(output.stdout.contains("marker hidden"), "{}\n{}", output.stdout, output.stderr);
+    assert!(output.stdout.contains("file denied"), "{}\n{}", output.stdout, output.stderr);
+    assert!(!output.stdout.contains(&marker), "{}", output.stdout);
+    if nix::unistd::Uid::effective().is_root() {
+        // Its own PID namespace: the helper's init, the program, nothing else.
+        assert!(output.stdout.contains("processes 2"), "{}", output.stdout);
+    }
+}

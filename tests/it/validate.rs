@@ -30,6 +30,13 @@ fn devnet(dir: &std::path::Path) -> DevnetProcess {
     DevnetProcess::start(dir, &["--block-time", "250ms", "--tempo", "10", "--weights-rate-limit", "2"])
 }
 
+/// An empty result index in the devnet's local store (a store that has never had results).
+fn empty_store(devnet: &DevnetProcess) {
+    let index = std::path::Path::new(&devnet.env["AF_STORE_DIR"]).join("affine").join("index.json");
+    std::fs::create_dir_all(index.parent().expect("parent")).expect("mkdir");
+    std::fs::write(index, "[]").expect("write the index");
+}
+
 /// `af validate` with the devnet's settings, short retries and `extra` variables.
 fn validate(devnet: &DevnetProcess, name: &str, extra: &[(&str, &str)], args: &[&str]) -> Service {
     let mut command = devnet.af();
@@ -84,7 +91,7 @@ fn eligible_records(devnet: &DevnetProcess, validator: &str) -> Vec<ResultRecord
     let mut records = Vec::new();
     for miner in miners["miners"].as_array().expect("miners").iter().filter(|m| matches!(m["uid"].as_u64(), Some(1 | 2))) {
         let uid = miner["uid"].as_u64().expect("uid");
-        for env in affine::envs::ENVIRONMENTS {
+        for env in affine::environments::ENVIRONMENTS {
             for task_id in env.task_start..env.task_start + env.dataset_size().min(400) {
                 let right = uid == 1 || task_id % 2 == 0;
                 let score = if right { env.score_range.1 } else { env.score_range.0 };
@@ -179,10 +186,11 @@ fn validate_sets_two_tempos_through_the_signer_and_a_skipped_boundary_still_sets
 fn validate_falls_back_only_when_the_signer_is_unreachable_and_alerts_when_it_errs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let devnet = devnet(dir.path());
+    empty_store(&devnet);
 
     // Nothing listens at SIGNER_URL: the local wallet sets the weights.
     let closed = closed_url();
-    let mut fallback = validate(&devnet, "af validate (no signer)", &[("SIGNER_URL", closed.as_str())], &[]);
+    let mut fallback = validate(&devnet, "af validate (no signer)", &[("SIGNER_URL", closed.as_str())], &["--allow-empty"]);
     let set = tempo(&mut fallback, "a confirmed tempo", |d| d["result"] == "confirmed");
     assert_eq!((set["route"].as_str(), set["fell_back"].as_bool()), (Some("local"), Some(true)), "{set}");
     assert_eq!(fallback.terminate(LONG), Some(0), "{}", fallback.stderr());
@@ -192,7 +200,7 @@ fn validate_falls_back_only_when_the_signer_is_unreachable_and_alerts_when_it_er
     // A signer that answers with an error (it serves another subnet): no fallback, retries,
     // and an ALERT once two intervals pass without a confirmed set.
     let (mut refusing, url) = signer(&devnet, &["--netuid", "7"], &[]);
-    let mut validator = validate(&devnet, "af validate (refusing signer)", &[("SIGNER_URL", url.as_str())], &[]);
+    let mut validator = validate(&devnet, "af validate (refusing signer)", &[("SIGNER_URL", url.as_str())], &["--allow-empty"]);
     validator.wait_for_stderr("ALERT", LONG);
     let stderr = validator.stderr();
     let refusals = stderr.matches("answered HTTP 400").count();
@@ -208,6 +216,7 @@ fn validate_falls_back_only_when_the_signer_is_unreachable_and_alerts_when_it_er
 fn validate_watchdog_exits_when_the_chain_stalls_and_bad_start_up_is_exit_2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let devnet = devnet(dir.path());
+    empty_store(&devnet);
 
     // No wallet and no SIGNER_URL: exit 2 naming the keyfile.
     let missing = dir.path().join("no-wallets");
@@ -228,13 +237,19 @@ fn validate_watchdog_exits_when_the_chain_stalls_and_bad_start_up_is_exit_2() {
     assert!(stderr.contains("is not registered on netuid 120"), "{stderr}");
     assert_eq!(stderr.trim().lines().filter(|l| l.starts_with("error")).count(), 1, "{stderr}");
 
-    // The chain stalls: the watchdog (3 s) ends the process with 1.
+    // An empty store is refused (a wrong store setting would otherwise burn to uid 0).
     let closed = closed_url();
+    let mut empty = validate(&devnet, "af validate (empty store)", &[("SIGNER_URL", closed.as_str())], &[]);
+    empty.wait_for_stderr("no result records in the scored window", LONG);
+    assert!(empty.documents().is_empty(), "nothing set: {}", empty.stdout());
+    assert_eq!(empty.terminate(LONG), Some(0));
+
+    // The chain stalls: the watchdog (3 s) ends the process with 1.
     let mut validator = validate(
         &devnet,
         "af validate (watchdog)",
         &[("SIGNER_URL", closed.as_str()), ("AFFINE_VALIDATOR_WATCHDOG_TIMEOUT", "3s"), ("AF_CHAIN_TIMEOUT", "1")],
-        &[],
+        &["--allow-empty"],
     );
     tempo(&mut validator, "a confirmed tempo", |d| d["result"] == "confirmed");
     devnet_rpc(&devnet.env["SUBTENSOR_ENDPOINT"], "devnet_pause", &json!([]));

@@ -35,6 +35,7 @@ pub fn af() -> std::process::Command {
 
 pub mod dataset;
 pub mod env_server;
+pub mod hostile;
 pub mod openai;
 pub mod sshd;
 

@@ -1,6 +1,10 @@
 //! The environments of the network: ids, images, task-id ranges, score ranges, payload
 //! defaults, task seeds, payload and result construction, and error classification.
 //!
+//! Pure domain data (no I/O, no async): the scorer, the store, the runner and the
+//! environment backends in [`crate::envs`] all read it from here, so none of them depends on
+//! the module that owns Docker, SSH and the sandbox (`.ci/boundaries` checks it).
+//!
 //! The order is the reference validator's (`get_enabled_envs`): it fixes the column order of the
 //! summary table and the order in which environment subsets are enumerated when scoring.
 //! Everything the validator decides per environment lives here as data, so the runner, `af eval`
