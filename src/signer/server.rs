@@ -241,26 +241,33 @@ async fn healthz(
     (status, axum::Json(body)).into_response()
 }
 
+/// What `/sign` and `/set_weights` share: the caller admitted, the body read (capped, with a
+/// deadline) and parsed as JSON; the answer carries the body's hash for the access log.
+async fn admitted_json(state: &SignerState, peer: SocketAddr, headers: &HeaderMap, body: Body) -> Result<(Bytes, Value), Response> {
+    if let Some(refused) = refusal(state, peer, headers) {
+        return Err(refused);
+    }
+    let bytes = read_body(body).await?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(json) => Ok((bytes, json)),
+        Err(_) => Err(with_hash(error(StatusCode::BAD_REQUEST, "the body is not JSON"), &bytes)),
+    }
+}
+
 async fn sign(
     State(state): State<Arc<SignerState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(refused) = refusal(&state, peer, &headers) {
-        return refused;
+    match admitted_json(&state, peer, &headers, body).await {
+        Ok((bytes, json)) => with_hash(sign_answer(&state, &json).await, &bytes),
+        Err(response) => response,
     }
-    let bytes = match read_body(body).await {
-        Ok(bytes) => bytes,
-        Err(response) => return response,
-    };
-    let answer = sign_answer(&state, &bytes).await;
-    with_hash(answer, &bytes)
 }
 
-async fn sign_answer(state: &Arc<SignerState>, bytes: &[u8]) -> Response {
-    let Ok(body) = serde_json::from_slice::<Value>(bytes) else { return error(StatusCode::BAD_REQUEST, "the body is not JSON") };
-    let payloads = match policy::sign_payloads(&body) {
+async fn sign_answer(state: &Arc<SignerState>, body: &Value) -> Response {
+    let payloads = match policy::sign_payloads(body) {
         Ok(payloads) => payloads,
         Err(Some(reason)) => return error(StatusCode::BAD_REQUEST, reason),
         Err(None) => return error(StatusCode::PAYLOAD_TOO_LARGE, format!("more than {} payloads", policy::MAX_PAYLOADS)),
@@ -291,20 +298,14 @@ async fn set_weights(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    if let Some(refused) = refusal(&state, peer, &headers) {
-        return refused;
+    match admitted_json(&state, peer, &headers, body).await {
+        Ok((bytes, json)) => with_hash(set_weights_answer(&state, &json).await, &bytes),
+        Err(response) => response,
     }
-    let bytes = match read_body(body).await {
-        Ok(bytes) => bytes,
-        Err(response) => return response,
-    };
-    let answer = set_weights_answer(&state, &bytes).await;
-    with_hash(answer, &bytes)
 }
 
-async fn set_weights_answer(state: &Arc<SignerState>, bytes: &[u8]) -> Response {
-    let Ok(body) = serde_json::from_slice::<Value>(bytes) else { return error(StatusCode::BAD_REQUEST, "the body is not JSON") };
-    let order = match policy::weights_order(&body, state.config.netuid) {
+async fn set_weights_answer(state: &Arc<SignerState>, body: &Value) -> Response {
+    let order = match policy::weights_order(body, state.config.netuid) {
         Ok(order) => order,
         Err(reason) => return error(StatusCode::BAD_REQUEST, reason),
     };

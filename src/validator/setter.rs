@@ -94,17 +94,21 @@ impl Setter {
         }
     }
 
-    async fn set_local(&self, chain: &ChainClient, computed: &Computed) -> Result<Option<u64>, String> {
-        let Some(hotkey) = &self.local else { return Err("no signer and no local wallet".to_owned()) };
-        let set = LocalSet {
+    fn local_set<'a>(&'a self, hotkey: &'a Keypair, computed: &'a Computed, dry_run: bool) -> LocalSet<'a> {
+        LocalSet {
             netuid: self.netuid,
             hotkey,
             vector: &computed.vector,
             expected_hotkeys: Some(&computed.hotkeys),
             policy: self.policy,
             beacon: &self.beacon,
-            dry_run: false,
-        };
+            dry_run,
+        }
+    }
+
+    async fn set_local(&self, chain: &ChainClient, computed: &Computed) -> Result<Option<u64>, String> {
+        let Some(hotkey) = &self.local else { return Err("no signer and no local wallet".to_owned()) };
+        let set = self.local_set(hotkey, computed, false);
         let mut report = SetReport::default();
         match tokio::time::timeout(LOCAL_SET_TIMEOUT, crate::weights_set::set_weights(chain, set, Some(computed.block), &mut report)).await
         {
@@ -124,15 +128,7 @@ impl Setter {
             (report.uids, report.weights) = crate::chain::weights::normalize(&uids, &weights).map_err(|e| e.to_string())?;
             return Ok(report);
         };
-        let set = LocalSet {
-            netuid: self.netuid,
-            hotkey,
-            vector: &computed.vector,
-            expected_hotkeys: Some(&computed.hotkeys),
-            policy: self.policy,
-            beacon: &self.beacon,
-            dry_run: true,
-        };
+        let set = self.local_set(hotkey, computed, true);
         crate::weights_set::set_weights(chain, set, Some(computed.block), &mut report).await.map_err(|e| crate::error::one_line(&e))?;
         Ok(report)
     }
