@@ -3,8 +3,9 @@
 //! Writes a synthetic window (1,000,000 result records in 250 shards spread over the 40,000
 //! block tail) to a temporary folder, serves it with the test suite's local HTTP server on
 //! 127.0.0.1 (the public-bucket wire: `GET /{key}` with an `ETag`), and times `score_store`: index
-//! read, ordered downloads with bounded concurrency, streaming parse into the scorer. Prints
-//! the figures; nothing is asserted. Run with `cargo bench --bench dataset` (env
+//! read, ordered downloads with bounded concurrency, streaming parse into the scorer, once cold
+//! and twice warm (compact cache current: one 304 per shard). Prints the figures; nothing is
+//! asserted. Run with `cargo bench --bench dataset` (env
 //! `AF_BENCH_RECORDS` changes the record count).
 
 #[path = "../tests/it/support/http.rs"]
@@ -95,11 +96,15 @@ fn main() {
             first_commit_block: std::collections::BTreeMap::new(),
             burn: 0.0,
         };
-        for concurrency in [8, 16] {
+        // A cold pass (downloads, parses, writes the raw and compact caches), then warm passes
+        // (a 304 per shard to its compact entry's ETag: no body, no parse).
+        let cache = tempfile::tempdir().expect("cache dir");
+        for pass in ["cold", "warm", "warm"] {
             let mut config = StoreConfig::local("/nonexistent".into());
             config.read = BackendConfig::Public(server.url().to_owned());
             config.write = None;
-            config.download_concurrency = concurrency;
+            config.download_concurrency = 8;
+            config.cache_dir = Some(cache.path().to_owned());
             let store = Store::new(config).expect("store");
             let before = peak_rss_mib();
             let started = Instant::now();
@@ -109,11 +114,11 @@ fn main() {
             #[expect(clippy::cast_precision_loss, reason = "figures for people")]
             let rate = outcome.input.load.records as f64 / seconds;
             println!(
-                "concurrency {concurrency}: {} shards, {} records, {:.1} MiB in {seconds:.2} s = {:.1} MiB/s, {rate:.0} records/s; peak RSS {:.0} MiB (before: {before:.0} MiB)",
+                "{pass}: {} shards ({} from the compact cache), {} records, {:.1} MiB in {seconds:.2} s = {rate:.0} records/s; peak RSS {:.0} MiB (before: {before:.0} MiB)",
                 stats.objects,
+                outcome.input.load.shards_cached,
                 outcome.input.load.records,
                 mib(stats.bytes),
-                mib(stats.bytes) / seconds,
                 peak_rss_mib(),
             );
         }

@@ -77,6 +77,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Hold the validator's hotkey and serve `/healthz`, `/sign` and `/set_weights` to the other services
     Signer(SignerArgs),
+    /// Run the validator's sampling engine: evaluate every valid miner on every environment,
+    /// sign the results and store them
+    Runner(Box<RunnerArgs>),
     /// Run a program under the sandbox's limits (internal: used by the ABD/DED executor)
     #[command(hide = true)]
     SandboxExec(SandboxExecArgs),
@@ -353,6 +356,9 @@ pub struct WeightsArgs {
     /// Replay directory: metagraph.json plus results/*.json shards (see README)
     #[arg(long, value_name = "DIR", env = env_vars::AF_REPLAY_DIR)]
     pub replay: Option<PathBuf>,
+    /// With --replay: keep compact per-shard caches in DIR, so later replays parse only changed shards
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
     /// Recompute the weights from the result store, against the chain (or --metagraph FILE)
     #[arg(short = 'r', long)]
     pub recompute: bool,
@@ -443,8 +449,8 @@ pub struct SignerArgs {
     /// The only subnet `/set_weights` serves
     #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
     pub netuid: u16,
-    /// How long a stop waits for a weight set in flight (e.g. 60s)
-    #[arg(long, value_name = "DURATION", env = env_vars::AF_STOP_GRACE, default_value = "60s")]
+    /// Seconds a stop waits for a weight set in flight
+    #[arg(long = "grace", value_name = "SECONDS", env = env_vars::AF_STOP_GRACE, default_value = "60")]
     pub stop_grace: String,
     /// The wallet whose hotkey signs.
     #[command(flatten)]
@@ -478,8 +484,8 @@ pub struct ValidateArgs {
     /// Time without a new block, or in one phase, after which the process exits 1 (seconds, or 30s, 250ms)
     #[arg(long, value_name = "DURATION", env = env_vars::AFFINE_VALIDATOR_WATCHDOG_TIMEOUT, default_value = "1200")]
     pub watchdog_timeout: String,
-    /// How long a stop waits for the step in flight (a weight set) to finish
-    #[arg(long, value_name = "DURATION", env = env_vars::AF_STOP_GRACE, default_value = "60s")]
+    /// Seconds a stop waits for the step in flight (a weight set) to finish
+    #[arg(long = "grace", value_name = "SECONDS", env = env_vars::AF_STOP_GRACE, default_value = "60")]
     pub stop_grace: String,
     /// Subnet
     #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
@@ -700,6 +706,139 @@ pub struct DiscoveryArgs {
     /// A miner's OpenAI-compatible base URL as a template over its chute slug
     #[arg(long, value_name = "URL", env = env_vars::AF_INFERENCE_URL_TEMPLATE, default_value = crate::inference::url::DEFAULT_TEMPLATE)]
     pub inference_url_template: String,
+}
+
+/// Where the environments run for `af runner`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvBackendKind {
+    /// Containers the runner starts and removes (local engine or `AFFINETES_HOSTS`).
+    Docker,
+    /// Environment servers already running (`--env-url`).
+    Url,
+    /// SAT, ABD and DED in the runner's own process.
+    Native,
+}
+
+/// `af runner`.
+#[derive(Debug, Args)]
+pub struct RunnerArgs {
+    /// Where the environments run
+    #[arg(long, value_enum, env = env_vars::AF_ENV_BACKEND, default_value_t = EnvBackendKind::Docker)]
+    pub env_backend: EnvBackendKind,
+    /// Environments to sample, comma-separated [default: all eight]
+    #[arg(long, value_name = "LIST", env = env_vars::AF_ENVS)]
+    pub envs: Option<String>,
+    /// With --env-backend url: ENV=URL pairs, comma-separated (`affine=URL` for SAT, ABD and DED)
+    #[arg(long = "env-url", value_name = "ENV=URL,...", env = env_vars::AF_ENV_URLS)]
+    pub env_urls: Option<String>,
+    /// With --env-backend docker: ENV=IMAGE overrides, comma-separated (`affine=IMAGE` for SAT,
+    /// ABD and DED; `agentgym=IMAGE:TAG` is not accepted, each agentgym env has its own image)
+    #[arg(long = "image", value_name = "ENV=IMAGE,...", env = env_vars::AF_ENV_IMAGES)]
+    pub images: Option<String>,
+    /// Seconds between sampling events of each env, instead of 86400 / range size
+    #[arg(long, value_name = "SECONDS", env = env_vars::AF_TASK_INTERVAL)]
+    pub task_interval: Option<f64>,
+    /// Outer deadline of one evaluation in seconds, instead of the reference's 700 (affine) / 1300
+    #[arg(long, value_name = "SECONDS", env = env_vars::AF_CALL_DEADLINE)]
+    pub call_deadline: Option<f64>,
+    /// The durable result spool [default: `~/.cache/affine/runner-spool.redb`]
+    #[arg(long, value_name = "FILE", env = env_vars::AF_SPOOL)]
+    pub spool: Option<PathBuf>,
+    /// The sampling state file [default: `~/.cache/affine/sampling_state.json`]
+    #[arg(long, value_name = "FILE", env = env_vars::AF_SAMPLING_STATE)]
+    pub state_file: Option<PathBuf>,
+    /// Seconds evaluations in flight may finish after SIGTERM
+    #[arg(long, value_name = "SECONDS", env = env_vars::AF_STOP_GRACE, default_value_t = 30.0)]
+    pub grace: f64,
+    /// Service errors of one miner closer together than this count once toward its pause
+    #[arg(long, value_name = "SECONDS", env = env_vars::AF_SERVICE_ERROR_WINDOW, default_value_t = 60.0)]
+    pub service_error_window: f64,
+    /// Workers per environment
+    #[arg(long, value_name = "N", env = env_vars::AFFINE_WORKERS_PER_ENV, default_value_t = 10)]
+    pub workers_per_env: usize,
+    /// Queue capacity per environment (warning at 50 %, pause at 75 %, resume at 25 %)
+    #[arg(long, value_name = "N", env = env_vars::AFFINE_QUEUE_MAX_SIZE_PER_ENV, default_value_t = 1000)]
+    pub queue_max_size_per_env: usize,
+    /// The reference's per-miner buffer size (accepted; this runner enqueues at once)
+    #[arg(long, value_name = "N", env = env_vars::AFFINE_BATCH_SIZE, default_value_t = 30)]
+    pub batch_size: usize,
+    /// Results per upload
+    #[arg(long, value_name = "N", env = env_vars::AFFINE_SINK_BATCH_SIZE, default_value_t = 300)]
+    pub sink_batch_size: usize,
+    /// Seconds the oldest spooled result waits before a smaller upload
+    #[arg(long, value_name = "SECONDS", env = env_vars::AFFINE_SINK_MAX_WAIT, default_value_t = 300.0)]
+    pub sink_max_wait: f64,
+    /// Seconds between miner discovery passes
+    #[arg(long, value_name = "SECONDS", env = env_vars::AFFINE_MINER_REFRESH_INTERVAL, default_value_t = 1800.0)]
+    pub miner_refresh_interval: f64,
+    /// A miner's first pause, seconds (doubling on every further M errors)
+    #[arg(long, value_name = "SECONDS", env = env_vars::AFFINE_CHUTES_ERROR_PAUSE_SECONDS, default_value_t = 600.0)]
+    pub chutes_error_pause_seconds: f64,
+    /// A miner's longest pause, seconds
+    #[arg(long, value_name = "SECONDS", env = env_vars::AFFINE_MAX_PAUSE_SECONDS, default_value_t = 86_400.0)]
+    pub max_pause_seconds: f64,
+    /// M: pause a miner on every M-th counted service error
+    #[arg(long, value_name = "M", env = env_vars::AFFINE_MAX_CONSECUTIVE_ERRORS, default_value_t = 3)]
+    pub max_consecutive_errors: u32,
+    /// Seconds without progress before the watchdog stops the runner (exit 1)
+    #[arg(long, value_name = "SECONDS", env = env_vars::AFFINE_WATCHDOG_TIMEOUT, default_value_t = 900.0)]
+    pub watchdog_timeout: f64,
+    /// Blocks per result window (the network's is 20; nothing else is accepted)
+    #[arg(long, value_name = "BLOCKS", env = env_vars::AFFINE_WINDOW, default_value_t = 20)]
+    pub window: u64,
+    /// The reference's HTTP connection limit (accepted; clients here pool per host)
+    #[arg(long, value_name = "N", env = env_vars::AFFINE_HTTP_CONCURRENCY, default_value_t = 400)]
+    pub http_concurrency: usize,
+    /// The signer service that signs results
+    #[arg(long, value_name = "URL", env = env_vars::SIGNER_URL, default_value = "http://signer:8080")]
+    pub signer_url: String,
+    /// The subnet
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// The wallet whose hotkey signs when the signer is unavailable.
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// The node.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Where results are stored.
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Which miners are sampled (Chutes, Hub, blacklist, inference URLs).
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+    /// The ABD/DED dataset and the interpreter, for --env-backend native.
+    #[command(flatten)]
+    pub affine: AffineEnvArgs,
+    /// Containers, for --env-backend docker.
+    #[command(flatten)]
+    pub docker: RunnerDockerArgs,
+}
+
+/// The container options of `af runner --env-backend docker`.
+#[derive(Debug, Clone, Args)]
+pub struct RunnerDockerArgs {
+    /// Docker network mode of the environment containers (e.g. host)
+    #[arg(long, value_name = "NET", env = env_vars::AF_DOCKER_NETWORK)]
+    pub docker_network: Option<String>,
+    /// Memory limit of each environment container
+    #[arg(long, value_name = "SIZE", env = env_vars::AF_MEM_LIMIT, default_value = "10g")]
+    pub mem_limit: String,
+    /// Pull each image before starting it (falls back to the local one)
+    #[arg(long)]
+    pub pull: bool,
+    /// Docker hosts, comma-separated `localhost` / `ssh://user@host[:port]`, one replica each
+    #[arg(long, value_name = "HOSTS", env = env_vars::AFFINETES_HOSTS)]
+    pub hosts: Option<String>,
+    /// SSH key for ssh:// hosts
+    #[arg(long, value_name = "FILE", env = env_vars::AF_SSH_IDENTITY)]
+    pub ssh_identity: Option<std::path::PathBuf>,
+    /// Host-key policy for ssh:// hosts: accept-new, strict or off
+    #[arg(long, value_name = "POLICY", env = env_vars::AF_SSH_HOST_KEYS, default_value = "accept-new")]
+    pub ssh_host_keys: String,
+    /// Known-hosts file for ssh:// hosts
+    #[arg(long, value_name = "FILE", env = env_vars::AF_SSH_KNOWN_HOSTS)]
+    pub ssh_known_hosts: Option<std::path::PathBuf>,
 }
 
 /// `af devnet`.

@@ -159,9 +159,6 @@ pub const SIGNER_URL: &str = "SIGNER_URL";
 pub const SIGNER_HOST: &str = "SIGNER_HOST";
 /// Port `af signer` listens on (`--port`), as the original affine.
 pub const SIGNER_PORT: &str = "SIGNER_PORT";
-/// Bearer token of the signer: required by `af signer` on any interface but loopback, sent by
-/// its clients. Read from the environment only (never a flag, so it stays out of `ps`).
-pub const SIGNER_TOKEN: &str = "SIGNER_TOKEN";
 /// Blocks between weight sets of `af validate` (`--interval`), as later upstream names it.
 pub const WEIGHT_SET_INTERVAL_BLOCKS: &str = "WEIGHT_SET_INTERVAL_BLOCKS";
 /// Seconds without progress before `af validate` exits 1 (`--watchdog-timeout`).
@@ -173,5 +170,51 @@ pub const USE_R2_WEIGHTS: &str = "USE_R2_WEIGHTS";
 pub const AFFINE_R2_WEIGHTS_URL: &str = "AFFINE_R2_WEIGHTS_URL";
 /// Oldest `latest.json` R2-weights mode accepts, in blocks (`--r2-weights-max-age`).
 pub const AFFINE_R2_WEIGHTS_MAX_AGE: &str = "AFFINE_R2_WEIGHTS_MAX_AGE";
-/// Seconds a stop waits for the step in flight of a long-running service (`--stop-grace`).
+/// Bearer token of the signer: required by `af signer` on any interface but loopback, sent by
+/// its clients. Read from the environment only (never a flag, so it stays out of `ps`).
+pub const SIGNER_TOKEN: &str = "SIGNER_TOKEN";
+/// Seconds a stop waits for the work in flight of a long-running service (`--grace` of
+/// `af runner`, `af validate` and `af signer`).
 pub const AF_STOP_GRACE: &str = "AF_STOP_GRACE";
+/// Where `af runner` runs the environments: docker, url or native (`--env-backend`).
+pub const AF_ENV_BACKEND: &str = "AF_ENV_BACKEND";
+/// Environments `af runner` samples, comma-separated (`--envs`).
+pub const AF_ENVS: &str = "AF_ENVS";
+/// `ENV=URL` pairs of `af runner --env-backend url` (`--env-url`).
+pub const AF_ENV_URLS: &str = "AF_ENV_URLS";
+/// `ENV=IMAGE` overrides of `af runner --env-backend docker` (`--image`).
+pub const AF_ENV_IMAGES: &str = "AF_ENV_IMAGES";
+/// Seconds between `af runner` sampling events, overriding 86400 / range (`--task-interval`).
+pub const AF_TASK_INTERVAL: &str = "AF_TASK_INTERVAL";
+/// Outer deadline of one `af runner` evaluation in seconds (`--call-deadline`).
+pub const AF_CALL_DEADLINE: &str = "AF_CALL_DEADLINE";
+/// The runner's durable result spool (`--spool`).
+pub const AF_SPOOL: &str = "AF_SPOOL";
+/// The runner's sampling state file (`--state-file`).
+pub const AF_SAMPLING_STATE: &str = "AF_SAMPLING_STATE";
+/// Service errors of a miner closer together than this count once (`--service-error-window`).
+pub const AF_SERVICE_ERROR_WINDOW: &str = "AF_SERVICE_ERROR_WINDOW";
+/// Workers per environment, as the original (`--workers-per-env`).
+pub const AFFINE_WORKERS_PER_ENV: &str = "AFFINE_WORKERS_PER_ENV";
+/// Queue capacity per environment, as the original (`--queue-max-size-per-env`).
+pub const AFFINE_QUEUE_MAX_SIZE_PER_ENV: &str = "AFFINE_QUEUE_MAX_SIZE_PER_ENV";
+/// The original's per-miner buffer size; accepted (`--batch-size`).
+pub const AFFINE_BATCH_SIZE: &str = "AFFINE_BATCH_SIZE";
+/// Results per upload, as the original (`--sink-batch-size`).
+pub const AFFINE_SINK_BATCH_SIZE: &str = "AFFINE_SINK_BATCH_SIZE";
+/// Seconds before a smaller upload, as the original (`--sink-max-wait`).
+pub const AFFINE_SINK_MAX_WAIT: &str = "AFFINE_SINK_MAX_WAIT";
+/// Seconds between miner discovery passes, as the original (`--miner-refresh-interval`).
+pub const AFFINE_MINER_REFRESH_INTERVAL: &str = "AFFINE_MINER_REFRESH_INTERVAL";
+/// A miner's first pause in seconds, as the original (`--chutes-error-pause-seconds`).
+pub const AFFINE_CHUTES_ERROR_PAUSE_SECONDS: &str = "AFFINE_CHUTES_ERROR_PAUSE_SECONDS";
+/// A miner's longest pause in seconds, as the original (`--max-pause-seconds`).
+pub const AFFINE_MAX_PAUSE_SECONDS: &str = "AFFINE_MAX_PAUSE_SECONDS";
+/// Pause on every M-th counted service error, as the original (`--max-consecutive-errors`).
+pub const AFFINE_MAX_CONSECUTIVE_ERRORS: &str = "AFFINE_MAX_CONSECUTIVE_ERRORS";
+/// Seconds without progress before the runner's watchdog fires, as the original.
+pub const AFFINE_WATCHDOG_TIMEOUT: &str = "AFFINE_WATCHDOG_TIMEOUT";
+/// Blocks per result window, as the original (only 20 is accepted).
+pub const AFFINE_WINDOW: &str = "AFFINE_WINDOW";
+/// The original's HTTP connection limit; accepted.
+pub const AFFINE_HTTP_CONCURRENCY: &str = "AFFINE_HTTP_CONCURRENCY";

@@ -177,12 +177,6 @@ fn python_number(value: f64) -> Value {
     if value.fract() == 0.0 && value.abs() < 1e15 { json!(value as i64) } else { json!(value) }
 }
 
-/// The chute base URL of a miner slug: `https://<slug>.chutes.ai/v1`.
-#[must_use]
-pub fn chute_base_url(slug: &str) -> String {
-    format!("https://{slug}.chutes.ai/v1")
-}
-
 /// Per-miner seed of a task: the first four bytes, big-endian, of `sha256("{env}:{task_id}")`.
 #[must_use]
 pub fn task_seed(env: &str, task_id: u64) -> u32 {
@@ -198,6 +192,9 @@ pub enum EvalOutcome {
     /// The call failed; the text is `str(exception)` as the validator would record it.
     Failed(String),
 }
+
+/// The `version` of every result record, as the reference writes it.
+pub const RESULT_VERSION: &str = "0.0.0";
 
 /// Builds the R2 result record of one evaluation (`_parse_evaluation_result` /
 /// `_create_error_result`): `extra` is the response's `extra` plus `image` and `request` (the
@@ -229,7 +226,7 @@ pub fn build_result(
     extra.insert("image".into(), json!(spec.image));
     extra.insert("request".into(), Value::Object(payload.clone()));
     ResultRecord {
-        version: env!("CARGO_PKG_VERSION").to_owned(),
+        version: RESULT_VERSION.to_owned(),
         signature: String::new(),
         hotkey: String::new(),
         miner,
@@ -305,7 +302,7 @@ mod tests {
     #[test]
     fn payload_has_reference_keys_in_order() {
         let sat = env_spec("affine:sat").expect("sat");
-        let payload = sat.payload(Some(("alice/Affine-7B", &chute_base_url("alice-affine-7b"))), 1_800_179_350, 0);
+        let payload = sat.payload(Some(("alice/Affine-7B", "https://alice-affine-7b.chutes.ai/v1")), 1_800_179_350, 0);
         assert_eq!(
             serde_json::to_string(&payload).expect("json"),
             r#"{"temperature":0,"timeout":600,"model":"alice/Affine-7B","base_url":"https://alice-affine-7b.chutes.ai/v1","seed":1800179350,"task_id":0,"task_type":"sat"}"#

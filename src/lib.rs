@@ -60,6 +60,7 @@ pub mod names;
 pub mod output;
 pub mod repeated;
 pub mod replay;
+pub mod scheduler;
 pub mod scoring;
 pub mod secret;
 pub mod settings;

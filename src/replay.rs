@@ -1,14 +1,18 @@
 //! The scoring pass a validator runs at a tempo boundary, over a replay directory (offline) or
-//! over the result store (`af weights -r`); both go through [`score_sources`].
+//! over the result store (`af weights -r`, and `af validate` through [`score_store`]); both go
+//! through [`score_sources`], and both can keep a compact cache so that later passes read
+//! only the shards that changed.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::scoring::{Aggregator, IngestCounters, ScoreReport, ScoringPolicy, score_window};
 use crate::store::Store;
-use crate::store::dataset::{LoadStats, ShardBytes, fold_sources};
-use crate::store::fetch::{DownloadStats, download, select_keys};
+use crate::store::compact::CompactCache;
+use crate::store::dataset::{LoadStats, ShardSource, fold_sources};
+use crate::store::fetch::{DownloadStats, download_for_scoring, select_keys};
 use crate::store::replay::{MetagraphSnapshot, list_shards};
 use crate::summary::Summary;
 
@@ -57,8 +61,25 @@ pub fn replay_dir(
     dir: &Path,
     policy: &ScoringPolicy,
     threads: usize,
+    on_total: impl FnMut(u64),
+    on_progress: impl FnMut(u64) + Send,
+) -> Result<ReplayOutcome, crate::store::Error> {
+    replay_dir_cached(dir, policy, threads, None, on_total, on_progress)
+}
+
+/// [`replay_dir`] through a compact cache: shards whose entry matches (same file identity, or
+/// same content) are not parsed again, the others are parsed and their entries written. The
+/// replay directory itself is only read.
+///
+/// # Errors
+/// As [`replay_dir`]; cache problems are logged and cost only speed.
+pub fn replay_dir_cached(
+    dir: &Path,
+    policy: &ScoringPolicy,
+    threads: usize,
+    cache: Option<&CompactCache>,
     mut on_total: impl FnMut(u64),
-    on_progress: impl FnMut(u64),
+    on_progress: impl FnMut(u64) + Send,
 ) -> Result<ReplayOutcome, crate::store::Error> {
     let snapshot = MetagraphSnapshot::load(dir)?;
     let listing = list_shards(dir, snapshot.block, snapshot.tail)?;
@@ -68,14 +89,11 @@ pub fn replay_dir(
         tail = snapshot.tail,
         shards = listing.in_window.len(),
         ignored = listing.outside_window,
+        cache = ?cache.map(CompactCache::dir),
         "replaying result shards"
     );
-    let sources = listing.in_window.iter().map(|path| ShardBytes {
-        name: path.display().to_string(),
-        // Regular files under the cap only: a FIFO or a link to /dev/zero is skipped, not read.
-        bytes: crate::fsio::read_regular(path, crate::fsio::SHARD_MAX_BYTES).map_err(|e| e.to_string()),
-    });
-    let (report, load, ingest) = score_sources(&snapshot, policy, threads, sources, on_progress);
+    let sources = listing.in_window.iter().cloned().map(ShardSource::File);
+    let (report, load, ingest) = score_sources(&snapshot, policy, threads, cache, sources, on_progress);
     let input = InputStats {
         shards_in_window: listing.in_window.len(),
         shards_outside_window: listing.outside_window,
@@ -87,16 +105,17 @@ pub fn replay_dir(
 }
 
 /// The scoring pass shared by replays and store reads: shards (in key order) through the
-/// compact parser into the aggregator, then the weights.
+/// compact reader (or the compact cache) into the aggregator, then the weights.
 pub fn score_sources(
     snapshot: &MetagraphSnapshot,
     policy: &ScoringPolicy,
     threads: usize,
-    sources: impl Iterator<Item = ShardBytes>,
-    on_progress: impl FnMut(u64),
+    cache: Option<&CompactCache>,
+    sources: impl Iterator<Item = ShardSource> + Send,
+    on_progress: impl FnMut(u64) + Send,
 ) -> (ScoreReport, LoadStats, IngestCounters) {
     let mut aggregator = Aggregator::new(policy, &snapshot.hotkeys);
-    let load = fold_sources(sources, threads, on_progress, |record| aggregator.push(record));
+    let load = fold_sources(sources, threads, cache, on_progress, |shard| aggregator.push_shard(shard));
     if load.invalid_records > 0 {
         tracing::warn!(count = load.invalid_records, "skipped malformed records (not result objects, or fields of the wrong type)");
     }
@@ -118,9 +137,12 @@ pub fn score_sources(
 }
 
 /// Scores the store's shards for the snapshot's block and tail: the selected shards are
-/// downloaded in key order and parsed on a blocking thread as they arrive, through the same
-/// path as [`replay_dir`]. `on_selected` is told the number of shards, `on_shard` the bytes of
-/// each delivered shard.
+/// downloaded in key order and parsed on blocking threads as they arrive, through the same
+/// path as [`replay_dir`]. With a cache folder in the store's configuration
+/// (`AFFINE_CACHE_DIR`), each shard's compact entry is revalidated by entity tag and used
+/// when current, so a pass over an unchanged window parses nothing; this is the pass
+/// `af weights -r` and `af validate` run. `on_selected` is told the number of shards,
+/// `on_shard` the bytes of each delivered shard.
 ///
 /// # Errors
 /// The index cannot be read or a shard download fails for good.
@@ -141,13 +163,15 @@ pub async fn score_store(
         "scoring shards from the store"
     );
     on_selected(selection.keys.len());
+    let compact = store.config().cache_dir.as_deref().map(CompactCache::new).map(Arc::new);
     let (sender, mut receiver) = tokio::sync::mpsc::channel(store.config().download_concurrency.max(1));
+    let scorer_cache = compact.clone();
     let scorer = tokio::task::spawn_blocking(move || {
         let sources = std::iter::from_fn(|| receiver.blocking_recv());
-        let scored = score_sources(&snapshot, &policy, threads, sources, |_| {});
+        let scored = score_sources(&snapshot, &policy, threads, scorer_cache.as_deref(), sources, |_| {});
         (snapshot, scored)
     });
-    let downloaded = download(store, &selection, sender, on_shard).await;
+    let downloaded = download_for_scoring(store, &selection, compact, sender, on_shard).await;
     let (snapshot, (report, load, ingest)) =
         scorer.await.map_err(|e| crate::store::Error::Io { path: "<scoring task>".into(), source: std::io::Error::other(e) })?;
     let stats = downloaded?;

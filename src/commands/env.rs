@@ -27,7 +27,7 @@ pub async fn run(args: &EnvArgs, printer: Printer, token: CancellationToken) -> 
         EnvCommand::Image(EnvImageCommand::Build(args)) => return image_build(args, &printer).await,
     };
     let settings = EnvServeSettings::resolve(args)?;
-    let env = Arc::new(super::eval::affine_env(&settings.affine, settings.api_key.clone())?);
+    let env = Arc::new(super::env_backends::affine_env(&settings.affine, settings.api_key.clone())?);
     let listener = tokio::net::TcpListener::bind(settings.bind).await.with_context(|| format!("failed to listen on {}", settings.bind))?;
     let address = listener.local_addr().context("failed to read the bound address")?;
     tracing::warn!(%address, "serving the affine environment (POST /call, GET /health, GET /methods)");

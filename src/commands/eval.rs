@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -14,50 +13,19 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::EvalArgs;
 use crate::environments::{ErrorClass, classify_error};
 use crate::envs::affine::{AffineEnv, TaskRequest};
-use crate::envs::dataset::Dataset;
-use crate::envs::docker::{ContainerSpec, DockerEnv};
+use crate::envs::docker::DockerEnv;
 use crate::envs::remote::RemoteEnv;
-use crate::envs::sandbox::{Limits, Sandbox};
 use crate::envs::url::UrlEnv;
 use crate::error::ExitStatus;
 use crate::model::ResultRecord;
 use crate::output::{Printer, plain_table};
 use crate::scoring::beta::beta_interval;
-use crate::secret::Secret;
-use crate::settings::{AffineEnvSettings, DockerRunSettings, EnvRunner, EvalSettings, TaskSelection};
+use crate::settings::{EnvRunner, EvalSettings, TaskSelection};
 
 /// Confidence of the interval printed under the table.
 const CONFIDENCE: f64 = 0.9;
 /// Jeffreys prior, as the scorer uses.
 const PRIOR: (f64, f64) = (0.5, 0.5);
-
-/// Builds the in-process affine environment from resolved settings.
-///
-/// # Errors
-/// The running executable cannot be located (it is the sandbox helper).
-pub fn affine_env(settings: &AffineEnvSettings, api_key: Option<crate::inference::ApiKey>) -> anyhow::Result<AffineEnv> {
-    let helper: PathBuf = std::env::current_exe().context("failed to locate the af executable (the sandbox helper)")?;
-    let python = real_interpreter(&settings.python);
-    if nix::unistd::Uid::effective().is_root() && python.starts_with("/root") {
-        tracing::warn!(python = %python.display(), "as root the sandbox runs programs as an unprivileged uid, which cannot read an interpreter under /root; use --python /usr/bin/python3");
-    }
-    let sandbox = Sandbox::new(helper, python, Limits::default());
-    let dataset = Dataset::new(&settings.dataset, settings.source.clone(), Some(settings.cache_dir.clone()));
-    Ok(AffineEnv::new(Arc::new(dataset), sandbox, api_key))
-}
-
-/// The interpreter's own path (`sys.executable`), so launcher shims such as pyenv's, which
-/// need environment variables the sandbox clears, are bypassed.
-fn real_interpreter(python: &std::path::Path) -> PathBuf {
-    let asked = std::process::Command::new(python).args(["-c", "import sys; print(sys.executable)"]).output();
-    match asked {
-        Ok(output) if output.status.success() => {
-            let path = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-            if path.is_file() { path } else { python.to_path_buf() }
-        }
-        _ => python.to_path_buf(),
-    }
-}
 
 /// The environment an evaluation goes to.
 enum Evaluator {
@@ -75,37 +43,6 @@ impl Evaluator {
     }
 }
 
-/// The container settings for `af eval --image`.
-fn container_spec(settings: &EvalSettings, docker: &DockerRunSettings) -> ContainerSpec {
-    let spec = settings.spec;
-    let mut env_vars = Vec::new();
-    if let Some(key) = &settings.api_key {
-        env_vars.push((crate::env_vars::CHUTES_API_KEY.to_owned(), Secret::new(key.expose())));
-    }
-    match spec.task_type() {
-        Some(task_type) => env_vars.push((crate::env_vars::ENV_NAME.to_owned(), Secret::new(task_type))),
-        None => env_vars.extend(docker.agentgym_tools.iter().cloned()),
-    }
-    if let Some(url) = &docker.dataset_url {
-        env_vars.push((crate::env_vars::R2_PUBLIC_BASE.to_owned(), Secret::new(url.as_str())));
-    }
-    ContainerSpec {
-        env_id: spec.id.to_owned(),
-        image: docker.image.clone(),
-        name_prefix: spec.id.replace(':', "-"),
-        env_vars,
-        mem_limit: docker.mem_limit,
-        network: docker.network.clone(),
-        replicas: docker.replicas,
-        pull: docker.pull,
-        kind: None,
-        read_timeout: crate::envs::client::DEFAULT_READ_TIMEOUT,
-        ready_timeout: None,
-        hosts: docker.hosts.clone(),
-        ssh: docker.ssh.clone(),
-    }
-}
-
 /// Runs `af eval`.
 ///
 /// # Errors
@@ -120,14 +57,14 @@ pub async fn run(args: &EvalArgs, printer: Printer, token: CancellationToken) ->
     let settings = EvalSettings::resolve(args)?;
     let mut docker_env = None;
     let evaluator = match &settings.runner {
-        EnvRunner::InProcess(affine) => Evaluator::Local(Arc::new(affine_env(affine, settings.api_key.clone())?)),
+        EnvRunner::InProcess(affine) => Evaluator::Local(Arc::new(super::env_backends::affine_env(affine, settings.api_key.clone())?)),
         EnvRunner::Url(url) => {
             let env = UrlEnv::connect(url, None, crate::envs::client::DEFAULT_READ_TIMEOUT, settings.api_key.clone()).await?;
             Evaluator::Remote(RemoteEnv::Url(Arc::new(env)))
         }
         EnvRunner::Docker(docker) => {
             let run_id = crate::envs::docker::new_run_id();
-            let spec = container_spec(&settings, docker);
+            let spec = super::env_backends::container_spec(settings.spec, docker, settings.api_key.as_ref());
             let started = tokio::select! {
                 () = token.cancelled() => {
                     crate::envs::docker::cleanup_run(&spec, &run_id).await;

@@ -5,11 +5,13 @@ pub mod commit;
 pub mod dataset;
 pub mod devnet;
 pub mod env;
+pub mod env_backends;
 pub mod eval;
 pub mod hub;
 pub mod metagraph;
 pub mod miners;
 pub mod pull;
+pub mod runner;
 pub mod sandbox_exec;
 pub mod signer;
 pub mod validate;
@@ -41,6 +43,8 @@ pub const CLASSIFIED: &[Probe] = &[
     probe::<crate::validator::Error>,
     probe::<crate::signer::client::Error>,
     probe::<crate::weights_set::Error>,
+    probe::<crate::scheduler::Error>,
+    probe::<crate::scheduler::spool::Error>,
 ];
 
 /// Runs `command` until it finishes or `token` is cancelled.
@@ -51,18 +55,17 @@ pub const CLASSIFIED: &[Probe] = &[
 /// # Cancellation
 /// One-shot commands stop their waits on the first signal and return
 /// [`ExitStatus::Interrupted`]; one that is still busy [`shutdown::GRACE`](crate::shutdown::GRACE)
-/// later is dropped (its cleanups run) and the status is the same. `af env serve`, `af validate`
-/// and `af signer` finish the work in flight on their own deadline and exit 0.
+/// later is dropped (its cleanups run) and the status is the same. The long-running services
+/// (`af env serve`, `af devnet`, `af runner`, `af validate`, `af signer`) stop on their own
+/// deadlines (a weight set in flight is never torn) and exit 0.
 pub async fn dispatch(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
-    // Services (af env serve, af validate, af signer) stop at a safe point on their own
-    // deadline and exit 0; only one-shot commands are abandoned with 130.
     let service = match &command {
         Command::Env(args) => matches!(args.command, crate::cli::EnvCommand::Serve(_)),
-        Command::Validate(_) | Command::Signer(_) => true,
+        Command::Devnet(_) | Command::Runner(_) | Command::Validate(_) | Command::Signer(_) => true,
         _ => false,
     };
     if service {
-        return run(command, printer, token).await;
+        return Box::pin(run(command, printer, token)).await;
     }
     let work = Box::pin(run(command, printer, token.clone()));
     crate::shutdown::within_grace(&token, work, || Ok(ExitStatus::Interrupted)).await
@@ -75,6 +78,7 @@ async fn run(command: Command, printer: Printer, token: CancellationToken) -> an
         Command::Eval(args) => eval::run(&args, printer, token).await,
         Command::Env(args) => env::run(&args, printer, token).await,
         Command::Devnet(args) => devnet::run(&args, printer, token).await,
+        Command::Runner(args) => runner::run(&args, token).await,
         Command::SandboxExec(args) => sandbox_exec::run(&args),
         Command::Dataset(command) => dataset::run(&command, printer, token).await,
         Command::Wallet(command) => wallet::run(&command, printer),

@@ -13,10 +13,11 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::WeightsArgs;
 use crate::error::ExitStatus;
 use crate::output::{Printer, plain_table, transfer_message};
-use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir};
+use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir_cached};
 use crate::scoring::ScoringPolicy;
 use crate::settings::{ChainSnapshotSettings, SetWeightsSettings, WeightsMode, WeightsSettings};
 use crate::store::Store;
+use crate::store::compact::CompactCache;
 use crate::store::fetch::DownloadStats;
 use crate::store::replay::MetagraphSnapshot;
 use crate::store::summary::{SummaryDocument, load_summary};
@@ -62,11 +63,13 @@ async fn replay(
     token: CancellationToken,
 ) -> anyhow::Result<ExitStatus> {
     let threads = settings.parse_threads.get();
+    let cache = settings.replay_cache.as_deref().map(CompactCache::new);
     let bar = printer.byte_progress(0, "reading shards");
     let task_bar = bar.clone();
     let task_dir = dir.clone();
     let task = tokio::task::spawn_blocking(move || {
-        replay_dir(&task_dir, &ScoringPolicy::reference(), threads, |total| task_bar.set_length(total), |bytes| task_bar.inc(bytes))
+        let policy = ScoringPolicy::reference();
+        replay_dir_cached(&task_dir, &policy, threads, cache.as_ref(), |total| task_bar.set_length(total), |bytes| task_bar.inc(bytes))
     });
     let outcome = tokio::select! {
         biased;
@@ -293,6 +296,9 @@ fn print_outcome(outcome: &ReplayOutcome, download: Option<&DownloadStats>, prin
         input.load.shards_skipped,
         input.load.invalid_records,
     );
+    if input.load.shards_cached > 0 {
+        let _ = writeln!(text, "{} of {} shards read from the compact cache", input.load.shards_cached, input.load.shards);
+    }
     if let Some(download) = download {
         let _ = writeln!(
             text,

@@ -18,8 +18,11 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
+
 use crate::environments::{ENVIRONMENTS, EnvSpec};
 use crate::model::CompactRecord;
+use crate::model::compact::CompactShard;
 use crate::scoring::policy::ScoringPolicy;
 
 /// Number of scored environments.
@@ -136,10 +139,12 @@ struct MinerAccumulator {
 #[derive(Debug)]
 pub struct Aggregator<'p> {
     policy: &'p ScoringPolicy,
-    uid_of_hotkey: HashMap<String, u32>,
+    uid_of_hotkey: HashMap<String, u32, FixedState>,
     miners: Vec<MinerAccumulator>,
     next_rank: u32,
     counters: IngestCounters,
+    /// Environments whose scores must be exactly 0 or 1 (alfworld), by index.
+    binary_scores: [bool; ENV_COUNT],
 }
 
 /// The reference's name rule: the part after `owner/` (or the whole name), lowercased, must
@@ -147,49 +152,140 @@ pub struct Aggregator<'p> {
 fn model_name_allowed(model: Option<&str>, prefix: &str) -> bool {
     let model = model.unwrap_or("None");
     let name = model.split_once('/').map_or(model, |(_, name)| name);
+    // When the first bytes are ASCII they are the first characters, and lowercasing them is
+    // ASCII lowercasing: the common case, without the Unicode walk.
+    if let Some(head) = name.as_bytes().get(..prefix.len())
+        && head.is_ascii()
+    {
+        return head.iter().zip(prefix.bytes()).all(|(byte, expected)| byte.to_ascii_lowercase() == expected);
+    }
     let mut lowered = name.chars().flat_map(char::to_lowercase);
     prefix.chars().all(|expected| lowered.next() == Some(expected))
 }
+
+/// A record with its hotkey, environment and model rule already looked up.
+struct Resolved<'r> {
+    uid: Option<u32>,
+    env: Option<usize>,
+    model_allowed: bool,
+    model: Option<&'r str>,
+    revision: Option<&'r str>,
+    block: Option<i64>,
+    score: f64,
+    task_id: Option<i64>,
+    timestamp: f64,
+}
+
+/// What a shard's miner version resolves to.
+struct ResolvedVersion<'s> {
+    uid: Option<u32>,
+    model_allowed: bool,
+    model: Option<&'s str>,
+    revision: Option<&'s str>,
+}
+
+/// Marks an environment string not looked up yet.
+const ENV_UNRESOLVED: u8 = u8::MAX;
+/// Marks an environment string this version does not score.
+const ENV_UNKNOWN: u8 = u8::MAX - 1;
 
 impl<'p> Aggregator<'p> {
     /// An aggregator for a metagraph whose uid `i` has hotkey `hotkeys[i]`.
     #[must_use]
     pub fn new(policy: &'p ScoringPolicy, hotkeys: &[String]) -> Self {
-        let mut uid_of_hotkey = HashMap::with_capacity(hotkeys.len());
+        let mut uid_of_hotkey = HashMap::with_capacity_and_hasher(hotkeys.len(), FixedState::default());
         for (uid, hotkey) in hotkeys.iter().enumerate() {
             let uid = u32::try_from(uid).expect("a metagraph has fewer than 2^32 uids");
             uid_of_hotkey.entry(hotkey.clone()).or_insert(uid);
         }
         let miners = hotkeys.iter().map(|_| MinerAccumulator::default()).collect();
-        Self { policy, uid_of_hotkey, miners, next_rank: 0, counters: IngestCounters::default() }
+        let binary_scores = std::array::from_fn(|env| ENVIRONMENTS[env].id.contains("alfworld"));
+        Self { policy, uid_of_hotkey, miners, next_rank: 0, counters: IngestCounters::default(), binary_scores }
     }
 
     /// Counts one record, applying the reference's filters in the reference's order.
     pub fn push(&mut self, record: &CompactRecord<'_>) {
+        let model = record.model.as_deref();
+        self.push_resolved(&Resolved {
+            uid: self.uid_of_hotkey.get(record.hotkey.as_ref()).copied(),
+            env: ENVIRONMENTS.iter().position(|spec| spec.id == record.env),
+            model_allowed: model_name_allowed(model, self.policy.model_name_prefix),
+            model,
+            revision: record.revision.as_deref(),
+            block: record.block,
+            score: record.score,
+            task_id: record.task_id,
+            timestamp: record.timestamp,
+        });
+    }
+
+    /// Counts every record of a shard in order; the same as [`Self::push`] on each of
+    /// [`CompactShard::records`], with hotkeys, models and environments looked up once per
+    /// shard instead of once per record.
+    pub fn push_shard(&mut self, shard: &CompactShard) {
+        let prefix = self.policy.model_name_prefix;
+        let versions: Vec<ResolvedVersion<'_>> = shard
+            .miners()
+            .iter()
+            .map(|version| {
+                let model = shard.string(version.model);
+                ResolvedVersion {
+                    uid: shard.string(version.hotkey).and_then(|hotkey| self.uid_of_hotkey.get(hotkey).copied()),
+                    model_allowed: model_name_allowed(model, prefix),
+                    model,
+                    revision: shard.string(version.revision),
+                }
+            })
+            .collect();
+        let mut envs = vec![ENV_UNRESOLVED; shard.string_count()];
+        for row in shard.rows() {
+            let miner = &shard.miners()[row.miner as usize];
+            let version = &versions[row.miner as usize];
+            let env = &mut envs[row.env as usize];
+            if *env == ENV_UNRESOLVED {
+                let index = shard.string(row.env).and_then(|id| ENVIRONMENTS.iter().position(|spec| spec.id == id));
+                *env = index.map_or(ENV_UNKNOWN, |i| u8::try_from(i).expect("fewer than 254 environments"));
+            }
+            self.push_resolved(&Resolved {
+                uid: version.uid,
+                env: (*env != ENV_UNKNOWN).then_some(usize::from(*env)),
+                model_allowed: version.model_allowed,
+                model: version.model,
+                revision: version.revision,
+                block: miner.block,
+                score: row.score,
+                task_id: row.task_id,
+                timestamp: row.timestamp,
+            });
+        }
+    }
+
+    fn push_resolved(&mut self, record: &Resolved<'_>) {
         self.counters.records += 1;
-        let Some(&uid) = self.uid_of_hotkey.get(record.hotkey.as_ref()) else {
+        let Some(uid) = record.uid else {
             self.counters.unknown_hotkey += 1;
             return;
         };
-        let Some(env_index) = ENVIRONMENTS.iter().position(|spec| spec.id == record.env) else {
+        let Some(env_index) = record.env else {
             self.counters.unknown_env += 1;
             return;
         };
-        if uid != 0 && !model_name_allowed(record.model.as_deref(), self.policy.model_name_prefix) {
+        if uid != 0 && !record.model_allowed {
             self.counters.model_filtered += 1;
             return;
         }
         let miner = &mut self.miners[uid as usize];
-        let same_version = miner.version.as_ref().is_some_and(|(model, revision)| {
-            model.as_deref() == record.model.as_deref() && revision.as_deref() == record.revision.as_deref()
-        });
+        let same_version = miner
+            .version
+            .as_ref()
+            .is_some_and(|(model, revision)| model.as_deref() == record.model && revision.as_deref() == record.revision);
         if same_version {
             miner.first_block = match (miner.first_block, record.block) {
                 (Some(first), Some(block)) => Some(first.min(block)),
                 (first, block) => first.or(block),
             };
         } else {
-            miner.version = Some((record.model.as_deref().map(str::to_owned), record.revision.as_deref().map(str::to_owned)));
+            miner.version = Some((record.model.map(str::to_owned), record.revision.map(str::to_owned)));
             miner.first_block = record.block;
             miner.envs.iter_mut().for_each(TaskSamples::clear);
         }
@@ -200,7 +296,7 @@ impl<'p> Aggregator<'p> {
 
         let spec: &EnvSpec = &ENVIRONMENTS[env_index];
         #[expect(clippy::float_cmp, reason = "the reference keeps alfworld scores that are exactly 0 or 1")]
-        let invalid_alfworld = spec.id.contains("alfworld") && record.score != 0.0 && record.score != 1.0;
+        let invalid_alfworld = self.binary_scores[env_index] && record.score != 0.0 && record.score != 1.0;
         if invalid_alfworld {
             self.counters.invalid_score += 1;
             return;
@@ -351,5 +447,63 @@ mod tests {
         assert_eq!(table.miners[0].counts[env_pos("affine:sat")], 1, "uid 0 is exempt from the name rule");
         assert!((table.miners[1].sums[env_pos("agentgym:sciworld")] - 0.75).abs() < 1e-12);
         assert_eq!(table.miners[1].active_rank, Some(1));
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use std::borrow::Cow;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::model::compact::CompactShardBuilder;
+
+    /// Records over a few hotkeys (one unknown), models (one filtered, one absent), revisions (changes
+    /// clear samples), environments (one unknown), in- and out-of-range task ids.
+    /// `(hotkey, model, revision, env, task id, score, timestamp, block)` choices.
+    type Choice = (usize, usize, usize, usize, i64, u8, u8, Option<i64>);
+
+    fn records() -> impl Strategy<Value = Vec<Choice>> {
+        prop::collection::vec(
+            (0..4_usize, 0..4_usize, 0..2_usize, 0..9_usize, -2..600_i64, 0..3_u8, 0..4_u8, prop::option::of(0..5_i64)),
+            0..300,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+        #[test]
+        fn push_shard_is_push_of_every_record(shards in prop::collection::vec(records(), 1..4)) {
+            const HOTKEYS: [&str; 4] = ["base", "m1", "m2", "stranger"];
+            const MODELS: [&str; 3] = ["u/affine-a", "u/Affine-b", "u/other"];
+            const REVISIONS: [&str; 2] = ["r1", "r2"];
+            let policy = ScoringPolicy::reference();
+            let keys: Vec<String> = HOTKEYS[..3].iter().map(|h| (*h).to_owned()).collect();
+            let mut one_by_one = Aggregator::new(&policy, &keys);
+            let mut by_shard = Aggregator::new(&policy, &keys);
+            for shard in &shards {
+                let mut builder = CompactShardBuilder::new();
+                for &(hotkey, model, revision, env, task, score, ts, block) in shard {
+                    let env = ENVIRONMENTS.get(env).map_or("affine:unknown", |spec| spec.id);
+                    let task = if env.starts_with("agentgym:alfworld") || env.starts_with("agentgym:sciworld") { task + 2000 } else { task };
+                    let record = CompactRecord {
+                        hotkey: Cow::Borrowed(HOTKEYS[hotkey]),
+                        model: (model < 3).then(|| Cow::Borrowed(MODELS[model])),
+                        revision: Some(Cow::Borrowed(REVISIONS[revision])),
+                        block,
+                        env: Cow::Borrowed(env),
+                        score: f64::from(score) / 2.0,
+                        task_id: Some(task),
+                        timestamp: f64::from(ts),
+                    };
+                    one_by_one.push(&record);
+                    builder.push(record);
+                }
+                by_shard.push_shard(&builder.finish());
+            }
+            prop_assert_eq!(by_shard.finish(), one_by_one.finish());
+        }
     }
 }

@@ -152,6 +152,19 @@ pub struct DockerRunSettings {
     pub ssh: crate::envs::ssh::SshOptions,
 }
 
+/// The `AgentGym` tool keys given to its containers (`TODO_KEY`, `MOVIE_KEY`, `SHEET_EMAIL`,
+/// from `AGENTGYM_TOOL_*`; empty when unset, as in the reference).
+pub(super) fn agentgym_tools() -> Vec<(String, Secret)> {
+    [
+        ("TODO_KEY", env_vars::AGENTGYM_TOOL_TODO_KEY),
+        ("MOVIE_KEY", env_vars::AGENTGYM_TOOL_MOVIE_KEY),
+        ("SHEET_EMAIL", env_vars::AGENTGYM_TOOL_SHEET_EMAIL),
+    ]
+    .into_iter()
+    .map(|(name, var)| (name.to_owned(), Secret::new(std::env::var(var).unwrap_or_default())))
+    .collect()
+}
+
 impl EnvRunner {
     /// Resolves the runner flags; the in-process runner needs the affine env options.
     ///
@@ -198,14 +211,7 @@ impl EnvRunner {
                 mem_limit,
                 pull: args.pull,
                 dataset_url: affine.dataset_url.clone(),
-                agentgym_tools: [
-                    ("TODO_KEY", env_vars::AGENTGYM_TOOL_TODO_KEY),
-                    ("MOVIE_KEY", env_vars::AGENTGYM_TOOL_MOVIE_KEY),
-                    ("SHEET_EMAIL", env_vars::AGENTGYM_TOOL_SHEET_EMAIL),
-                ]
-                .into_iter()
-                .map(|(name, var)| (name.to_owned(), Secret::new(std::env::var(var).unwrap_or_default())))
-                .collect(),
+                agentgym_tools: agentgym_tools(),
                 hosts,
                 ssh,
             }));

@@ -16,6 +16,7 @@ mod devnet;
 mod envs;
 mod hub;
 mod miners;
+mod runner;
 mod store;
 mod validator;
 
@@ -24,6 +25,7 @@ pub use devnet::*;
 pub use envs::*;
 pub use hub::*;
 pub use miners::*;
+pub use runner::*;
 pub use store::*;
 pub use validator::*;
 

@@ -38,6 +38,8 @@ pub struct WeightsSettings {
     pub parse_threads: NonZeroUsize,
     /// The store (`None` for replays, which do not touch it).
     pub store: Option<StoreConfig>,
+    /// Compact cache folder of a replay (`--cache`; never the replay directory's own).
+    pub replay_cache: Option<PathBuf>,
 }
 
 fn parse_threads(value: Option<usize>) -> Result<NonZeroUsize, ConfigError> {
@@ -55,6 +57,9 @@ impl WeightsSettings {
     /// A combination that makes no sense, a thread count of zero, or a bad store setting.
     pub fn resolve(args: &WeightsArgs) -> Result<Self, ConfigError> {
         let usage = |text: &str| Err(ConfigError(text.to_owned()));
+        if args.cache.is_some() && args.replay.is_none() {
+            return usage("--cache applies to --replay; -r keeps its cache in --cache-dir (AFFINE_CACHE_DIR)");
+        }
         if args.onchain.set && !args.recompute {
             return usage("--set applies to -r: the weights are recomputed from the store, then set on chain");
         }
@@ -84,7 +89,7 @@ impl WeightsSettings {
             }
         };
         let store = if matches!(mode, WeightsMode::Replay(_)) { None } else { Some(StoreSettings::resolve(&args.store)?) };
-        Ok(Self { mode, json: args.json, parse_threads: parse_threads(args.parse_threads)?, store })
+        Ok(Self { mode, json: args.json, parse_threads: parse_threads(args.parse_threads)?, store, replay_cache: args.cache.clone() })
     }
 }
 
@@ -230,6 +235,7 @@ mod tests {
     fn weights(replay: Option<&str>) -> WeightsArgs {
         WeightsArgs {
             replay: replay.map(PathBuf::from),
+            cache: None,
             recompute: false,
             block: None,
             metagraph: None,
@@ -272,6 +278,8 @@ mod tests {
         let settings = WeightsSettings::resolve(&weights(Some("d"))).expect("valid");
         assert!(settings.parse_threads.get() >= 1);
         assert_eq!(settings.mode, WeightsMode::Replay(PathBuf::from("d")));
+        let cached = WeightsSettings::resolve(&WeightsArgs { cache: Some("c".into()), ..weights(Some("d")) }).expect("valid");
+        assert_eq!(cached.replay_cache, Some(PathBuf::from("c")));
     }
 
     #[test]
@@ -295,6 +303,8 @@ mod tests {
             WeightsArgs { recompute: true, metagraph: Some("m".into()), block: Some(1), ..weights(None) },
             with_set(weights(None)),
             with_set(weights(Some("d"))),
+            WeightsArgs { cache: Some("c".into()), ..weights(None) },
+            WeightsArgs { recompute: true, cache: Some("c".into()), ..weights(None) },
         ] {
             assert!(WeightsSettings::resolve(&bad).is_err(), "{bad:?}");
         }

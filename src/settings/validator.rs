@@ -76,7 +76,7 @@ impl SignerSettings {
                 policy: resolve_confirm_policy(&args.signer)?,
                 beacon: resolve_beacon(args.drand_public_key.as_ref())?,
             },
-            stop_grace: duration("AF_STOP_GRACE/--stop-grace", &args.stop_grace)?,
+            stop_grace: duration("AF_STOP_GRACE/--grace", &args.stop_grace)?,
         })
     }
 }
@@ -189,7 +189,7 @@ impl ValidateSettings {
             netuid: args.netuid,
             interval: args.interval,
             watchdog_timeout: duration("AFFINE_VALIDATOR_WATCHDOG_TIMEOUT/--watchdog-timeout", &args.watchdog_timeout)?,
-            stop_grace: duration("AF_STOP_GRACE/--stop-grace", &args.stop_grace)?,
+            stop_grace: duration("AF_STOP_GRACE/--grace", &args.stop_grace)?,
             chain: resolve_chain(&args.chain)?,
             wallet: WalletSettings::resolve(&args.wallet)?,
             signer: SignerTarget { url, explicit: configured_url.is_some(), token: signer_token() },

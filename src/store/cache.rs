@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::store::backend::content_tag;
 use crate::store::error::Error;
-use crate::store::local::write_atomically;
+use crate::store::local::{remove_logged, write_atomically};
 
 /// A cache folder.
 #[derive(Debug, Clone)]
@@ -60,8 +60,8 @@ impl ShardCache {
             (Some(meta), Some(bytes)) if content_tag(&bytes) == meta.fingerprint => Some(Cached { etag: meta.etag, bytes }),
             _ => {
                 tracing::warn!(key, cache = %data.display(), "discarding corrupt cache entry");
-                remove(&data);
-                remove(&meta);
+                remove_logged(&data, "cache file");
+                remove_logged(&meta, "cache file");
                 None
             }
         }
@@ -85,14 +85,6 @@ impl ShardCache {
     #[must_use]
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-}
-
-fn remove(path: &Path) {
-    if let Err(error) = std::fs::remove_file(path)
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(path = %path.display(), %error, "cannot remove cache file");
     }
 }
 

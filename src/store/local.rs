@@ -121,6 +121,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Removes `path` if it exists; a failure is logged (it only costs a later rebuild) and the
+/// file named `what` in the message.
+pub fn remove_logged(path: &Path, what: &str) {
+    if let Err(error) = std::fs::remove_file(path)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(path = %path.display(), %error, "cannot remove {what}");
+    }
+}
+
 async fn run_blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
     tokio::task::spawn_blocking(work)
         .await

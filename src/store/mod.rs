@@ -7,10 +7,12 @@
 //!
 //! Writes to shared objects (shards, `affine/index.json`, `latest.json`) are compare-and-swap
 //! loops ([`writer`]), so concurrent writers never lose each other's updates. Reads of whole
-//! windows stream into the scorer ([`fetch`], [`dataset`]).
+//! windows stream into the scorer ([`fetch`], [`dataset`]), through the compact per-shard
+//! cache ([`compact`]) when one is configured.
 
 pub mod backend;
 pub mod cache;
+pub mod compact;
 pub mod config;
 pub mod dataset;
 pub mod error;

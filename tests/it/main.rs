@@ -18,6 +18,8 @@ mod hub;
 mod hub_cli;
 mod miners;
 mod pull;
+mod replay_cache;
+mod runner;
 mod sandbox;
 mod signer;
 mod signing;

@@ -373,15 +373,30 @@ async fn public_http_reads_survive_faults_and_revalidate_the_cache() {
         assert_eq!(server.requests(&keys[0]), 3);
         assert_eq!(server.requests(keys.last().expect("key")), 2, "a truncated body is retried");
 
-        // Everything is cached now: a second pass revalidates (304) instead of downloading.
-        let (_, again) = score_store(&store, snapshot.clone(), ScoringPolicy::reference(), 2, |_| {}, |_| {}).await.expect("score");
+        // Everything is cached now: a second pass revalidates (304) the compact entries instead
+        // of downloading, and parses nothing.
+        let (outcome, again) = score_store(&store, snapshot.clone(), ScoringPolicy::reference(), 2, |_| {}, |_| {}).await.expect("score");
         assert_eq!(again.cache_hits, keys.len() + 1);
-        // A corrupt cache file is detected and replaced by a fresh download.
-        let cached = cache.path().join(keys[1].rsplit('/').next().expect("name"));
+        assert_eq!((outcome.input.load.shards_cached, outcome.input.load.shards_skipped), (keys.len(), 1));
+        assert_eq!(outcome.report.weights.vector, expected.report.weights.vector);
+        // A damaged compact entry is rebuilt from the raw copy (revalidated by its own tag).
+        let name = keys[1].rsplit('/').next().expect("name");
+        let compact = cache.path().join("compact").join(format!("{name}.afc"));
+        let mut damaged = std::fs::read(&compact).expect("compact entry");
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0xff;
+        std::fs::write(&compact, &damaged).expect("damage");
+        let (outcome, third) = score_store(&store, snapshot.clone(), ScoringPolicy::reference(), 2, |_| {}, |_| {}).await.expect("score");
+        assert_eq!((third.cache_hits, outcome.input.load.shards_cached), (keys.len() + 1, keys.len() - 1));
+        assert_eq!(outcome.report.weights.vector, expected.report.weights.vector);
+        // With the raw copy corrupt as well, the shard is downloaded again and both are replaced.
+        let cached = cache.path().join(name);
         std::fs::write(&cached, b"[garbage").expect("corrupt");
+        std::fs::write(&compact, b"AFCSHARD").expect("corrupt");
         let (outcome, third) = score_store(&store, snapshot.clone(), ScoringPolicy::reference(), 2, |_| {}, |_| {}).await.expect("score");
         assert_eq!(third.cache_hits, keys.len());
         assert_eq!(outcome.report.weights.vector, expected.report.weights.vector);
+        assert!(std::fs::read(&compact).expect("rebuilt entry").len() > 16, "the compact entry is rebuilt");
         let original = std::fs::read(root.path().join(&keys[1])).expect("original");
         assert_eq!(std::fs::read(&cached).expect("cache file"), original);
         assert_ne!(content_tag(&original), content_tag(b"[garbage"));

@@ -48,7 +48,7 @@ fn validate(devnet: &DevnetProcess, name: &str, extra: &[(&str, &str)], args: &[
         .env("SIGNER_RETRY_DELAY", "0.2")
         .env("SIGNER_RETRIES", "3")
         .env("AF_CHAIN_TIMEOUT", "5")
-        .env("AF_STOP_GRACE", "20s");
+        .env("AF_STOP_GRACE", "20");
     for (key, value) in extra {
         command.env(key, value);
     }

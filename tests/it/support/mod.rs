@@ -5,6 +5,8 @@ pub mod devnet;
 pub mod http;
 pub mod hub_server;
 pub mod moto;
+pub mod proxy;
+pub mod runner;
 pub mod service;
 
 use std::path::{Path, PathBuf};
