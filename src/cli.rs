@@ -72,6 +72,11 @@ pub enum Command {
     /// Run the whole network locally: a subtensor-compatible chain, Chutes, Hugging Face and
     /// scripted miners, with dev wallets and a settings file that points af at it
     Devnet(DevnetArgs),
+    /// Run the validator: every interval, compute the weights (or take them from R2), set them
+    /// through the signer (or the local wallet) and confirm them; watchdog included
+    Validate(ValidateArgs),
+    /// Hold the validator's hotkey and serve `/healthz`, `/sign` and `/set_weights` to the other services
+    Signer(SignerArgs),
     /// Run the validator's sampling engine: evaluate every valid miner on every environment,
     /// sign the results and store them
     Runner(Box<RunnerArgs>),
@@ -412,7 +417,7 @@ pub struct SetWeightsArgs {
     pub chain: ChainArgs,
     /// Retries and confirmation of weight setting.
     #[command(flatten)]
-    pub signer: SignerArgs,
+    pub signer: ConfirmArgs,
     /// Drand beacon public key timelocked weights are encrypted to (hex G2 point) [default: drand quicknet]
     #[arg(long, value_name = "HEX", env = env_vars::AF_DRAND_PUBLIC_KEY)]
     pub drand_public_key: Option<String>,
@@ -420,7 +425,7 @@ pub struct SetWeightsArgs {
 
 /// How weight setting is retried and confirmed (the original's variable names).
 #[derive(Debug, Clone, Default, Args)]
-pub struct SignerArgs {
+pub struct ConfirmArgs {
     /// Weight-setting attempts in all [default: 10]
     #[arg(long, value_name = "N", env = env_vars::SIGNER_RETRIES)]
     pub signer_retries: Option<String>,
@@ -430,6 +435,97 @@ pub struct SignerArgs {
     /// Blocks to wait before checking that the weights landed [default: 3]
     #[arg(long, value_name = "N", env = env_vars::CONFIRMATION_BLOCKS)]
     pub confirmation_blocks: Option<String>,
+}
+
+/// `af signer`.
+#[derive(Debug, Args)]
+pub struct SignerArgs {
+    /// Interface to listen on; any but loopback requires `SIGNER_TOKEN`
+    #[arg(long, value_name = "IP", env = env_vars::SIGNER_HOST, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on
+    #[arg(long, value_name = "PORT", env = env_vars::SIGNER_PORT, default_value_t = 8080)]
+    pub port: u16,
+    /// The only subnet `/set_weights` serves
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// Seconds a stop waits for a weight set in flight
+    #[arg(long = "grace", value_name = "SECONDS", env = env_vars::AF_STOP_GRACE, default_value = "60")]
+    pub stop_grace: String,
+    /// The wallet whose hotkey signs.
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// The node weights are set on.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Retries and confirmation of weight setting.
+    #[command(flatten)]
+    pub signer: ConfirmArgs,
+    /// Drand beacon public key timelocked weights are encrypted to (hex G2 point) [default: drand quicknet]
+    #[arg(long, value_name = "HEX", env = env_vars::AF_DRAND_PUBLIC_KEY)]
+    pub drand_public_key: Option<String>,
+}
+
+/// `af validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Do every step but signing, and print what would be set each interval
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print one JSON object per interval instead of a text block
+    #[arg(long)]
+    pub json: bool,
+    /// Set a vector computed from zero result records (everything to uid 0) instead of refusing it
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Blocks between weight sets (the first block at or past each multiple sets them)
+    #[arg(long, value_name = "BLOCKS", env = env_vars::WEIGHT_SET_INTERVAL_BLOCKS, default_value_t = 180)]
+    pub interval: u64,
+    /// Time without a new block, or in one phase, after which the process exits 1 (seconds, or 30s, 250ms)
+    #[arg(long, value_name = "DURATION", env = env_vars::AFFINE_VALIDATOR_WATCHDOG_TIMEOUT, default_value = "1200")]
+    pub watchdog_timeout: String,
+    /// Seconds a stop waits for the step in flight (a weight set) to finish
+    #[arg(long = "grace", value_name = "SECONDS", env = env_vars::AF_STOP_GRACE, default_value = "60")]
+    pub stop_grace: String,
+    /// Subnet
+    #[arg(long, value_name = "NETUID", env = env_vars::AF_NETUID, default_value_t = 120)]
+    pub netuid: u16,
+    /// Blocks of history scored
+    #[arg(long, value_name = "BLOCKS", env = env_vars::AF_TAIL, default_value_t = 40_000)]
+    pub tail: u64,
+    /// Signer service base URL [default: `http://signer:8080`]
+    #[arg(long, value_name = "URL", env = env_vars::SIGNER_URL)]
+    pub signer_url: Option<String>,
+    /// Take the weights from a published latest.json instead of computing them (true, 1 or yes)
+    #[arg(long, value_name = "BOOL", env = env_vars::USE_R2_WEIGHTS)]
+    pub use_r2_weights: Option<String>,
+    /// URL of the latest.json R2-weights mode reads [default: the official public bucket's]
+    #[arg(long, value_name = "URL", env = env_vars::AFFINE_R2_WEIGHTS_URL)]
+    pub r2_weights_url: Option<String>,
+    /// Oldest latest.json accepted, in blocks behind the head [default: two intervals]
+    #[arg(long, value_name = "BLOCKS", env = env_vars::AFFINE_R2_WEIGHTS_MAX_AGE)]
+    pub r2_weights_max_age: Option<u64>,
+    /// Threads used to parse shards (default: all cores)
+    #[arg(long, value_name = "N", env = env_vars::AF_PARSE_THREADS)]
+    pub parse_threads: Option<usize>,
+    /// Where the results and summaries are stored.
+    #[command(flatten)]
+    pub store: Box<StoreArgs>,
+    /// The wallet: the local fallback's hotkey (optional when a signer is configured).
+    #[command(flatten)]
+    pub wallet: WalletArgs,
+    /// The node.
+    #[command(flatten)]
+    pub chain: ChainArgs,
+    /// Retries and confirmation of a local weight set.
+    #[command(flatten)]
+    pub signer: ConfirmArgs,
+    /// Drand beacon public key timelocked weights are encrypted to (hex G2 point) [default: drand quicknet]
+    #[arg(long, value_name = "HEX", env = env_vars::AF_DRAND_PUBLIC_KEY)]
+    pub drand_public_key: Option<String>,
+    /// Which miners are queryable.
+    #[command(flatten)]
+    pub discovery: Box<DiscoveryArgs>,
 }
 
 /// `af hub ...`.

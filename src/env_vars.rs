@@ -155,10 +155,26 @@ pub const AF_DEVNET_BLOCK_TIME: &str = "AF_DEVNET_BLOCK_TIME";
 pub const AF_DEVNET_MINERS: &str = "AF_DEVNET_MINERS";
 /// The signer service's base URL for `af validate` and the runner, as the original affine.
 pub const SIGNER_URL: &str = "SIGNER_URL";
+/// Interface `af signer` listens on (`--host`), as the original affine; default loopback.
+pub const SIGNER_HOST: &str = "SIGNER_HOST";
+/// Port `af signer` listens on (`--port`), as the original affine.
+pub const SIGNER_PORT: &str = "SIGNER_PORT";
+/// Blocks between weight sets of `af validate` (`--interval`), as later upstream names it.
+pub const WEIGHT_SET_INTERVAL_BLOCKS: &str = "WEIGHT_SET_INTERVAL_BLOCKS";
+/// Seconds without progress before `af validate` exits 1 (`--watchdog-timeout`).
+pub const AFFINE_VALIDATOR_WATCHDOG_TIMEOUT: &str = "AFFINE_VALIDATOR_WATCHDOG_TIMEOUT";
+/// `true`, `1` or `yes`: `af validate` takes the weights from a published `latest.json`, as the
+/// original affine.
+pub const USE_R2_WEIGHTS: &str = "USE_R2_WEIGHTS";
+/// URL of the `latest.json` R2-weights mode reads (`--r2-weights-url`).
+pub const AFFINE_R2_WEIGHTS_URL: &str = "AFFINE_R2_WEIGHTS_URL";
+/// Oldest `latest.json` R2-weights mode accepts, in blocks (`--r2-weights-max-age`).
+pub const AFFINE_R2_WEIGHTS_MAX_AGE: &str = "AFFINE_R2_WEIGHTS_MAX_AGE";
 /// Bearer token of the signer: required by `af signer` on any interface but loopback, sent by
 /// its clients. Read from the environment only (never a flag, so it stays out of `ps`).
 pub const SIGNER_TOKEN: &str = "SIGNER_TOKEN";
-/// Seconds a stop waits for the work in flight of a long-running service (`--grace`).
+/// Seconds a stop waits for the work in flight of a long-running service (`--grace` of
+/// `af runner`, `af validate` and `af signer`).
 pub const AF_STOP_GRACE: &str = "AF_STOP_GRACE";
 /// Where `af runner` runs the environments: docker, url or native (`--env-backend`).
 pub const AF_ENV_BACKEND: &str = "AF_ENV_BACKEND";

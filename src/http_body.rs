@@ -22,6 +22,8 @@ pub enum BodyKind {
     StoreObject,
     /// A file of the ABD/DED dataset ([`crate::fsio::DATASET_FILE_MAX_BYTES`]).
     DatasetFile,
+    /// The signer's answer: at most 4096 signatures of 130 bytes and a hotkey: 2 MiB.
+    SignerAnswer,
 }
 
 impl BodyKind {
@@ -33,6 +35,7 @@ impl BodyKind {
             Self::ChatCompletion => 16 << 20,
             Self::StoreObject => crate::fsio::SHARD_MAX_BYTES,
             Self::DatasetFile => crate::fsio::DATASET_FILE_MAX_BYTES,
+            Self::SignerAnswer => 2 << 20,
         }
     }
 
@@ -43,6 +46,7 @@ impl BodyKind {
             Self::EnvAnswer => "environment answer",
             Self::StoreObject => "store object",
             Self::DatasetFile => "dataset file",
+            Self::SignerAnswer => "signer answer",
         }
     }
 }

@@ -33,7 +33,10 @@
 //! - [`api_http`]: the base-URL rule and HTTP client the Hub and Chutes API clients share.
 //! - [`hub`]: Hugging Face Hub client (model info, revision blobs, resumable snapshot download).
 //! - [`miners`]: miner discovery: which committed miners are sampled, and why the others are not.
+//! - [`validator`]: the `af validate` loop: schedule, weight pass, set, confirm, watchdog.
 //! - [`signer`]: the signer service's client (and, later, server): `/sign`, `/set_weights`.
+//! - [`weight_pass`]: the validator's weight pass (chain snapshot, scoring the store, summary).
+//! - [`weights_set`]: setting a weight vector with a local hotkey (checks, call, confirmation).
 //! - [`commands`]: one module per subcommand, wiring settings to the modules above.
 //!
 //! Data flows one way: store -> scoring -> summary/output.
@@ -66,5 +69,8 @@ pub mod signer;
 pub mod store;
 pub mod summary;
 pub mod telemetry;
+pub mod validator;
+pub mod weight_pass;
+pub mod weights_set;
 
 pub use error::ExitStatus;

@@ -83,14 +83,20 @@ pub async fn run(args: &MinersArgs, printer: Printer, token: &CancellationToken)
 }
 
 /// One discovery pass with a progress bar: connects to the node, reads the metagraph and the
-/// commitments, and checks every miner (shared by `af miners` and `af weights -r`).
+/// commitments, and checks every miner.
 pub(super) async fn discover_miners(chain: &ChainConfig, settings: &DiscoverySettings, printer: Printer) -> anyhow::Result<Discovery> {
-    let chain = ChainClient::connect(chain.clone()).await.context("failed to reach subtensor")?;
-    let sources = Sources::new(chain, ChutesClient::new(settings.chutes.clone())?, HubClient::new(settings.hub.clone())?);
+    let sources = sources(chain, settings).await?;
     let bar = printer.count_progress(0, "checking miners");
     let discovery = discover(&sources, &settings.options, &bar).await;
     bar.finish_and_clear();
     Ok(discovery?)
+}
+
+/// The clients miner discovery reads from (shared by `af miners`, `af weights -r` and
+/// `af validate`): connects to the node and builds the Chutes and Hub clients.
+pub(super) async fn sources(chain: &ChainConfig, settings: &DiscoverySettings) -> anyhow::Result<Sources> {
+    let chain = ChainClient::connect(chain.clone()).await.context("failed to reach subtensor")?;
+    Ok(Sources::new(chain, ChutesClient::new(settings.chutes.clone())?, HubClient::new(settings.hub.clone())?))
 }
 
 fn short(text: &str, chars: usize) -> String {

@@ -13,6 +13,8 @@ pub mod miners;
 pub mod pull;
 pub mod runner;
 pub mod sandbox_exec;
+pub mod signer;
+pub mod validate;
 pub mod wallet;
 pub mod weights;
 
@@ -38,6 +40,9 @@ pub const CLASSIFIED: &[Probe] = &[
     probe::<crate::hub::Error>,
     probe::<inference::chutes::Error>,
     probe::<crate::devnet::Error>,
+    probe::<crate::validator::Error>,
+    probe::<crate::signer::client::Error>,
+    probe::<crate::weights_set::Error>,
     probe::<crate::scheduler::Error>,
     probe::<crate::scheduler::spool::Error>,
 ];
@@ -51,11 +56,12 @@ pub const CLASSIFIED: &[Probe] = &[
 /// One-shot commands stop their waits on the first signal and return
 /// [`ExitStatus::Interrupted`]; one that is still busy [`shutdown::GRACE`](crate::shutdown::GRACE)
 /// later is dropped (its cleanups run) and the status is the same. The long-running services
-/// (`af env serve`, `af devnet`, `af runner`) stop on their own deadlines and exit 0.
+/// (`af env serve`, `af devnet`, `af runner`, `af validate`, `af signer`) stop on their own
+/// deadlines (a weight set in flight is never torn) and exit 0.
 pub async fn dispatch(command: Command, printer: Printer, token: CancellationToken) -> anyhow::Result<ExitStatus> {
     let service = match &command {
         Command::Env(args) => matches!(args.command, crate::cli::EnvCommand::Serve(_)),
-        Command::Devnet(_) | Command::Runner(_) => true,
+        Command::Devnet(_) | Command::Runner(_) | Command::Validate(_) | Command::Signer(_) => true,
         _ => false,
     };
     if service {
@@ -81,6 +87,8 @@ async fn run(command: Command, printer: Printer, token: CancellationToken) -> an
         Command::Miners(args) => miners::run(&args, printer, &token).await,
         Command::Pull(args) => pull::run(&args, printer, token).await,
         Command::ChutesPush(args) => chutes_push::run(&args, printer, &token).await,
+        Command::Validate(args) => Box::pin(validate::run(&args, printer, token)).await,
+        Command::Signer(args) => signer::run(&args, token).await,
     }
 }
 

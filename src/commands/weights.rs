@@ -5,7 +5,6 @@
 mod set;
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use serde_json::Value;
@@ -14,15 +13,16 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::WeightsArgs;
 use crate::error::ExitStatus;
 use crate::output::{Printer, plain_table, transfer_message};
-use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir_cached, score_store};
+use crate::replay::{ReplayOutcome, WeightsDocument, replay_dir_cached};
 use crate::scoring::ScoringPolicy;
 use crate::settings::{ChainSnapshotSettings, SetWeightsSettings, WeightsMode, WeightsSettings};
 use crate::store::Store;
 use crate::store::compact::CompactCache;
 use crate::store::fetch::DownloadStats;
 use crate::store::replay::MetagraphSnapshot;
-use crate::store::summary::{SummaryDocument, load_summary, save_summary};
+use crate::store::summary::{SummaryDocument, load_summary};
 use crate::summary::Summary;
+use crate::weight_pass;
 
 /// Model names longer than this are cut in the printed table.
 const TABLE_MODEL_WIDTH: usize = 30;
@@ -158,30 +158,25 @@ fn summary_text(document: &SummaryDocument) -> String {
     text
 }
 
-/// The scoring snapshot as the validator sees the chain now: the metagraph, the miners that
-/// pass discovery (queryable) and each committed hotkey's commitment block. `None` when
-/// interrupted. Written to `--save-metagraph` when asked, so the pass can be replayed offline.
+/// The scoring snapshot as the validator sees the chain now ([`weight_pass::chain_snapshot`]);
+/// `None` when interrupted. Written to `--save-metagraph` when asked, so the pass can be
+/// replayed offline.
 async fn snapshot_from_chain(
     source: &ChainSnapshotSettings,
     printer: Printer,
     token: &CancellationToken,
 ) -> anyhow::Result<Option<MetagraphSnapshot>> {
     let netuid = source.discovery.options.netuid;
-    let discovery = tokio::select! {
+    let sources = super::miners::sources(&source.chain, &source.discovery).await?;
+    let bar = printer.count_progress(0, "checking miners");
+    let snapshot = tokio::select! {
         biased;
         () = token.cancelled() => return Ok(None),
-        discovery = super::miners::discover_miners(&source.chain, &source.discovery, printer) => {
-            discovery.with_context(|| format!("failed to discover the miners of netuid {netuid}"))?
+        snapshot = weight_pass::chain_snapshot(&sources, &source.discovery.options, source.tail, &bar) => {
+            snapshot.with_context(|| format!("failed to discover the miners of netuid {netuid}"))?
         }
     };
-    let snapshot = discovery.scoring_snapshot(source.tail);
-    tracing::info!(
-        netuid,
-        block = snapshot.block,
-        uids = snapshot.hotkeys.len(),
-        queryable = snapshot.queryable.len(),
-        "metagraph read from the chain"
-    );
+    bar.finish_and_clear();
     if let Some(path) = &source.save_to {
         let text = serde_json::to_vec_pretty(&snapshot).context("failed to serialise the metagraph snapshot")?;
         std::fs::write(path, text).map_err(|error| {
@@ -203,29 +198,19 @@ async fn recompute(
     let store = Store::new(config).context("failed to set up the result store")?;
     let block = snapshot.block;
     let bar = printer.object_progress(0, "downloading shards");
-    let bytes = AtomicU64::new(0);
-    let scoring = score_store(
-        &store,
-        snapshot,
-        ScoringPolicy::reference(),
-        settings.parse_threads.get(),
-        |count| bar.set_length(count as u64),
-        |size| {
-            bar.inc(1);
-            bar.set_message(transfer_message(bytes.fetch_add(size, Ordering::Relaxed) + size));
-        },
-    );
-    let (outcome, stats) = tokio::select! {
+    let pass = tokio::select! {
         biased;
         () = token.cancelled() => {
             bar.abandon();
             return Ok(ExitStatus::Interrupted);
         }
-        scored = scoring => scored.with_context(|| format!("failed to score block {block} from {}", store.reader().label()))?,
+        scored = weight_pass::compute(&store, snapshot, settings.parse_threads.get(), &bar) => {
+            scored.with_context(|| format!("failed to score block {block} from {}", store.reader().label()))?
+        }
     };
     bar.finish_and_clear();
     if let Some(set) = set
-        && outcome.input.load.records == 0
+        && pass.outcome.input.load.records == 0
         && !set.allow_empty
     {
         return Err(crate::settings::ConfigError(format!(
@@ -238,17 +223,16 @@ async fn recompute(
     let saved = if save {
         // Not raced against the token: a save that started completes (both objects or none of
         // latest.json's update).
-        let summary = Summary::build(&outcome.report, &outcome.snapshot.hotkeys);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
-        let report =
-            save_summary(&store, block, now, &summary).await.with_context(|| format!("failed to save the summary of block {block}"))?;
-        tracing::info!(key = report.key, latest = report.latest_updated, "summary saved");
+        let report = weight_pass::save(&store, &pass, weight_pass::unix_now())
+            .await
+            .with_context(|| format!("failed to save the summary of block {block}"))?;
         Some(report)
     } else {
         None
     };
+    let weight_pass::Pass { outcome, download: stats } = pass;
     // Set on chain (or dry-run) after the save; the outcome is printed with the weights.
-    let mut set_report = set::SetReport::default();
+    let mut set_report = crate::weights_set::SetReport::default();
     let set_result = match set {
         None => None,
         Some(set_settings) => {

@@ -8,7 +8,7 @@ use crate::chain::client::{ChainConfig, DEFAULT_FALLBACK_URL, resolve_endpoint};
 use crate::chain::submit::ConfirmPolicy;
 use crate::chain::timelock::BeaconPublicKey;
 use crate::chain::wallet::{self, PasswordSource, WalletLocation};
-use crate::cli::{ChainArgs, CommitArgs, MetagraphArgs, SetWeightsArgs, SignerArgs, WalletArgs, WalletShowArgs};
+use crate::cli::{ChainArgs, CommitArgs, ConfirmArgs, MetagraphArgs, SetWeightsArgs, WalletArgs, WalletShowArgs};
 use crate::env_vars;
 
 use super::ConfigError;
@@ -121,7 +121,7 @@ fn bounded_count(flag: &str, value: Option<&str>, default: u32, max: u32) -> Res
 /// # Errors
 /// A value that is not a number, or out of range (at least one attempt and one block; a
 /// finite, non-negative delay).
-pub fn resolve_confirm_policy(args: &SignerArgs) -> Result<ConfirmPolicy, ConfigError> {
+pub fn resolve_confirm_policy(args: &ConfirmArgs) -> Result<ConfirmPolicy, ConfigError> {
     let defaults = ConfirmPolicy::default();
     let attempts =
         bounded_count("--signer-retries (SIGNER_RETRIES)", args.signer_retries.as_deref(), defaults.attempts, MAX_SIGNER_RETRIES)?;
@@ -146,7 +146,7 @@ pub fn resolve_confirm_policy(args: &SignerArgs) -> Result<ConfirmPolicy, Config
     Ok(ConfirmPolicy { attempts, retry_delay, confirmation_blocks })
 }
 
-fn resolve_beacon(value: Option<&String>) -> Result<BeaconPublicKey, ConfigError> {
+pub(super) fn resolve_beacon(value: Option<&String>) -> Result<BeaconPublicKey, ConfigError> {
     match value {
         None => Ok(BeaconPublicKey::quicknet()),
         Some(text) => BeaconPublicKey::from_hex(text).map_err(|error| ConfigError(format!("--drand-public-key: {error}"))),
@@ -274,8 +274,8 @@ mod tests {
 
     #[test]
     fn confirm_policy_defaults_to_the_original_and_rejects_bad_values() {
-        assert_eq!(resolve_confirm_policy(&SignerArgs::default()).expect("defaults"), ConfirmPolicy::default());
-        let given = SignerArgs {
+        assert_eq!(resolve_confirm_policy(&ConfirmArgs::default()).expect("defaults"), ConfirmPolicy::default());
+        let given = ConfirmArgs {
             signer_retries: Some("4".into()),
             signer_retry_delay: Some("0.25".into()),
             confirmation_blocks: Some(" 1 ".into()),
@@ -285,12 +285,12 @@ mod tests {
             ConfirmPolicy { attempts: 4, retry_delay: Duration::from_millis(250), confirmation_blocks: 1 }
         );
         for bad in [
-            SignerArgs { signer_retries: Some("0".into()), ..SignerArgs::default() },
-            SignerArgs { signer_retries: Some("ten".into()), ..SignerArgs::default() },
-            SignerArgs { signer_retry_delay: Some("-1".into()), ..SignerArgs::default() },
-            SignerArgs { signer_retry_delay: Some("NaN".into()), ..SignerArgs::default() },
-            SignerArgs { confirmation_blocks: Some("0".into()), ..SignerArgs::default() },
-            SignerArgs { confirmation_blocks: Some("1001".into()), ..SignerArgs::default() },
+            ConfirmArgs { signer_retries: Some("0".into()), ..ConfirmArgs::default() },
+            ConfirmArgs { signer_retries: Some("ten".into()), ..ConfirmArgs::default() },
+            ConfirmArgs { signer_retry_delay: Some("-1".into()), ..ConfirmArgs::default() },
+            ConfirmArgs { signer_retry_delay: Some("NaN".into()), ..ConfirmArgs::default() },
+            ConfirmArgs { confirmation_blocks: Some("0".into()), ..ConfirmArgs::default() },
+            ConfirmArgs { confirmation_blocks: Some("1001".into()), ..ConfirmArgs::default() },
         ] {
             let error = resolve_confirm_policy(&bad).expect_err("invalid");
             assert!(!error.0.contains('\n'), "{error}");

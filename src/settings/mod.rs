@@ -8,7 +8,7 @@
 //!
 //! One file per group of commands: `store` (`weights`, `dataset pull`), `envs` (`eval`,
 //! `env serve`), `hub` (`hub download`), `chain` (`wallet`, `metagraph`, `commit`) and `miners` (`miners`,
-//! `pull`, `chutes-push`) and `devnet` (`devnet`); their
+//! `pull`, `chutes-push`), `devnet` (`devnet`) and `validator` (`validate`, `signer`); their
 //! types are re-exported here.
 
 mod chain;
@@ -18,6 +18,7 @@ mod hub;
 mod miners;
 mod runner;
 mod store;
+mod validator;
 
 pub use chain::*;
 pub use devnet::*;
@@ -26,6 +27,7 @@ pub use hub::*;
 pub use miners::*;
 pub use runner::*;
 pub use store::*;
+pub use validator::*;
 
 use crate::cli::{GlobalArgs, LogFormat};
 use crate::env_vars;

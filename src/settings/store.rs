@@ -252,7 +252,7 @@ mod tests {
                 allow_empty: false,
                 wallet: crate::cli::WalletArgs { wallet_name: "default".into(), wallet_hotkey: "default".into(), wallet_path: None },
                 chain: crate::cli::ChainArgs { subtensor_endpoint: "finney".into(), subtensor_fallback: None, chain_timeout: 30 },
-                signer: crate::cli::SignerArgs::default(),
+                signer: crate::cli::ConfirmArgs::default(),
                 drand_public_key: None,
             }),
             discovery: Box::new(crate::cli::DiscoveryArgs {

@@ -11,9 +11,8 @@
 //! falls back to its own hotkey. A signer that answered with an error status, refused, or sent
 //! a malformed answer is never a reason to fall back.
 //!
-//! Answers are read up to a cap (the signer's answers are small: 64 KiB plus 256 bytes per
-//! signature). The shared bounded-body helper of issue 18 replaces `read_capped` once it is
-//! on main.
+//! Answers are read through the bounded body reader ([`crate::http_body`], 2 MiB: the most
+//! signatures the signer returns and then some).
 
 use std::time::Duration;
 
@@ -34,10 +33,6 @@ pub const SET_WEIGHTS_TIMEOUT: Duration = Duration::from_secs(600);
 /// Deadline of a `/healthz` call.
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The most bytes of an answer read, before the per-signature allowance.
-const ANSWER_BASE_LIMIT: usize = 64 << 10;
-/// Bytes allowed per requested signature (128 hex digits, quotes and a comma).
-const ANSWER_PER_SIGNATURE: usize = 256;
 /// Characters of an error answer kept in a message.
 const ERROR_TEXT_CHARS: usize = 500;
 
@@ -109,6 +104,20 @@ impl Error {
     }
 }
 
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::usage_if(self.is_user_input())
+    }
+
+    fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Status { status: 401, .. } => Some("set SIGNER_TOKEN to the signer's token"),
+            Self::Status { status: 403, .. } => Some("the signer serves loopback only without a token: set SIGNER_TOKEN on both sides"),
+            _ => None,
+        }
+    }
+}
+
 /// The signatures of one `/sign` batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signatures {
@@ -144,8 +153,8 @@ impl SignerClient {
     /// [`Error::InvalidUrl`] for anything but an http(s) base URL; [`Error::Client`] when TLS
     /// cannot be set up.
     pub fn new(base_url: &str, token: Option<Secret>) -> Result<Self, Error> {
-        let base =
-            crate::api_http::base_url(base_url).map_err(|reason| Error::InvalidUrl { url: without_credentials(base_url), reason })?;
+        let base = crate::api_http::base_url(base_url)
+            .map_err(|reason| Error::InvalidUrl { url: crate::secret::redact(base_url).into_owned(), reason })?;
         let http = reqwest::Client::builder()
             .user_agent(concat!("af/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
@@ -178,8 +187,7 @@ impl SignerClient {
     /// [`Error::InvalidAnswer`] when the signer answered but not with one valid signature per
     /// payload and an SS58 hotkey.
     pub async fn sign(&self, payloads: &[String]) -> Result<Signatures, Error> {
-        let limit = ANSWER_BASE_LIMIT + payloads.len() * ANSWER_PER_SIGNATURE;
-        let (url, body) = self.post("sign", &SignRequest { payloads }, SIGN_TIMEOUT, limit).await?;
+        let (url, body) = self.post("sign", &SignRequest { payloads }, SIGN_TIMEOUT).await?;
         let answer = |reason: String| Error::InvalidAnswer { url: url.clone(), reason };
         let signatures = body
             .get("signatures")
@@ -217,7 +225,7 @@ impl SignerClient {
     /// [`Error::Status`] or [`Error::Refused`] when it reports a failure (`confirmation
     /// failed`, a refused vector, another set in flight).
     pub async fn set_weights(&self, request: &SetWeightsRequest) -> Result<WeightsSet, Error> {
-        let (url, body) = self.post("set_weights", request, self.set_weights_timeout, ANSWER_BASE_LIMIT).await?;
+        let (url, body) = self.post("set_weights", request, self.set_weights_timeout).await?;
         let parsed: SetWeightsResponse =
             serde_json::from_value(body).map_err(|error| Error::InvalidAnswer { url, reason: error.to_string() })?;
         Ok(WeightsSet { block: parsed.block, attempts: parsed.attempts })
@@ -230,7 +238,7 @@ impl SignerClient {
     pub async fn health(&self, deep: bool) -> Result<Value, Error> {
         let url = self.endpoint(if deep { "healthz?deep=1" } else { "healthz" })?;
         let request = self.authorised(self.http.get(url.clone())).timeout(HEALTH_TIMEOUT);
-        self.exchange(url, request, ANSWER_BASE_LIMIT).await.map(|(_, body)| body)
+        self.exchange(url, request).await.map(|(_, body)| body)
     }
 
     fn endpoint(&self, path: &str) -> Result<Url, Error> {
@@ -244,15 +252,15 @@ impl SignerClient {
         }
     }
 
-    async fn post(&self, path: &str, body: &impl serde::Serialize, timeout: Duration, limit: usize) -> Result<(String, Value), Error> {
+    async fn post(&self, path: &str, body: &impl serde::Serialize, timeout: Duration) -> Result<(String, Value), Error> {
         let url = self.endpoint(path)?;
         let request = self.authorised(self.http.post(url.clone())).timeout(timeout).json(body);
-        self.exchange(url, request, limit).await
+        self.exchange(url, request).await
     }
 
     /// Sends `request` and returns the JSON object of a 200 answer whose `success` is truthy
     /// (or that has no `success`, as `/healthz`).
-    async fn exchange(&self, url: Url, request: reqwest::RequestBuilder, limit: usize) -> Result<(String, Value), Error> {
+    async fn exchange(&self, url: Url, request: reqwest::RequestBuilder) -> Result<(String, Value), Error> {
         let shown = url.as_str().to_owned();
         let started = std::time::Instant::now();
         let response = request.send().await.map_err(|source| Error::Unreachable {
@@ -262,9 +270,9 @@ impl SignerClient {
         })?;
         let status = response.status();
         tracing::debug!(url = %shown, status = status.as_u16(), ms = started.elapsed().as_millis(), "signer answered");
-        let bytes = read_capped(response, limit)
-            .await
-            .map_err(|reason| Error::InvalidAnswer { url: shown.clone(), reason: format!("reading the answer: {reason}") })?;
+        let bytes = crate::http_body::read(response, crate::http_body::BodyKind::SignerAnswer).await.map_err(|error| {
+            Error::InvalidAnswer { url: shown.clone(), reason: format!("reading the answer: {}", crate::error::one_line(&error)) }
+        })?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         if status != StatusCode::OK {
             let message =
@@ -295,14 +303,6 @@ fn unreachable_reason(error: &reqwest::Error) -> &'static str {
     }
 }
 
-/// `url` without a `user:password@` part, for messages.
-fn without_credentials(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}***@{}", &url[..scheme + 3], &url[at + 1..]),
-        _ => url.to_owned(),
-    }
-}
-
 /// The start of an answer's text, for an error message.
 fn text_start(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
@@ -311,21 +311,6 @@ fn text_start(bytes: &[u8]) -> String {
         start.push('…');
     }
     start
-}
-
-/// Reads a body up to `limit` bytes; a longer one is refused rather than buffered.
-async fn read_capped(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
-    if response.content_length().is_some_and(|length| length > limit as u64) {
-        return Err(format!("longer than {limit} bytes"));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|error| error.to_string())? {
-        if bytes.len() + chunk.len() > limit {
-            return Err(format!("longer than {limit} bytes"));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -18,8 +18,9 @@ pub struct SignRequest<'a> {
 pub struct SignResponse {
     /// `true` on success.
     pub success: bool,
-    /// Lowercase hex signatures without `0x`, in request order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Lowercase hex signatures without `0x`, in request order (`[]` for an empty batch,
+    /// as the reference answers).
+    #[serde(default)]
     pub signatures: Vec<String>,
     /// The signing hotkey (SS58).
     #[serde(default, skip_serializing_if = "Option::is_none")]

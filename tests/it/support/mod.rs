@@ -7,6 +7,7 @@ pub mod hub_server;
 pub mod moto;
 pub mod proxy;
 pub mod runner;
+pub mod service;
 
 use std::path::{Path, PathBuf};
 
